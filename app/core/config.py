@@ -1,0 +1,84 @@
+"""Settings, read once from the environment (prefix ``WAYPOINT_``)."""
+
+import os
+import secrets
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_PRODUCTION_SECRET_BYTES = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAYPOINT_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///var/waypoint.db"
+    secret_key: SecretStr | None = None
+    var_dir: Path = Path("var")
+
+    access_token_minutes: int = Field(default=15, ge=1)
+    refresh_token_days: int = Field(default=30, ge=1)
+    jwt_issuer: str = "waypoint"
+    jwt_audience: str = "waypoint-api"
+
+    cors_origins: list[str] = []
+
+    login_failures_per_account: int = Field(default=10, ge=1)
+    login_failures_per_address: int = Field(default=100, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+
+    # Argon2id cost; production keeps pwdlib's defaults, tests lower them.
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 65536
+    argon2_parallelism: int = 4
+
+    max_body_bytes: int = 1024 * 1024
+    idempotency_ttl_hours: int = 24
+    db_pool_size: int = 10
+
+    webhooks_allow_private: bool = False
+    enable_bench_routes: bool = False
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _production_needs_a_real_secret(self) -> "Settings":
+        if self.env == "production":
+            raw = self.secret_key.get_secret_value().encode() if self.secret_key else b""
+            if len(raw) < MIN_PRODUCTION_SECRET_BYTES:
+                raise ValueError(
+                    "WAYPOINT_SECRET_KEY must be set to at least "
+                    f"{MIN_PRODUCTION_SECRET_BYTES} bytes when WAYPOINT_ENV=production"
+                )
+        return self
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The JWT key: configured, or in development one generated once and kept in var/."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        return _development_secret(self.var_dir)
+
+
+def _development_secret(var_dir: Path) -> str:
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker wrote it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

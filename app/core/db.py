@@ -1,0 +1,183 @@
+"""Engine, the per-request unit of work, and the column types every table shares.
+
+One transaction per request: the route class below opens a session before the handler runs and
+commits it after the response is built but before a byte is sent, so a failed commit can never
+turn into a 2xx. Services only flush.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.core.config import get_settings
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC timestamps on both databases (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def async_url(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.set(drivername="sqlite+aiosqlite"))
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database: {parsed.get_backend_name()}")
+
+
+def sync_url(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.set(drivername="sqlite"))
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        from pathlib import Path
+
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def configure_sqlite(sync_engine: sa.Engine) -> None:
+    """WAL, foreign keys, busy timeout; and explicit BEGIN so writes can take the lock first."""
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # A write transaction that starts as a reader can fail to upgrade under WAL without
+        # waiting (SQLITE_BUSY_SNAPSHOT); taking the write lock at BEGIN makes writers queue.
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@lru_cache
+def get_engine() -> AsyncEngine:
+    settings = get_settings()
+    ensure_sqlite_directory(settings.database_url)
+    url = async_url(settings.database_url)
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, pool_size=settings.db_pool_size, max_overflow=20)
+        configure_sqlite(engine.sync_engine)
+    else:
+        engine = create_async_engine(
+            url, pool_pre_ping=True, pool_size=settings.db_pool_size, max_overflow=20
+        )
+    return engine
+
+
+def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
+    bind = (
+        session_or_engine.bind if isinstance(session_or_engine, AsyncSession) else session_or_engine
+    )
+    return bind.dialect.name == "postgresql"
+
+
+@lru_cache
+def _sessionmakers() -> tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]:
+    engine = get_engine()
+    reader = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    writer = async_sessionmaker(
+        engine.execution_options(sqlite_immediate=True), expire_on_commit=False, autoflush=False
+    )
+    return reader, writer
+
+
+def new_session(write: bool) -> AsyncSession:
+    reader, writer = _sessionmakers()
+    return (writer if write else reader)()
+
+
+# Hooks the unit of work runs just before COMMIT, in order (the change log, idempotency record).
+BeforeCommit = Callable[[AsyncSession, Request, Response], Awaitable[None]]
+_before_commit: list[BeforeCommit] = []
+
+
+def before_commit(hook: BeforeCommit) -> BeforeCommit:
+    _before_commit.append(hook)
+    return hook
+
+
+class UnitOfWorkRoute(APIRoute):
+    """Every API route: one session per request, committed before the response leaves."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def run_in_transaction(request: Request) -> Response:
+            session = new_session(write=request.method in WRITE_METHODS)
+            request.state.session = session
+            try:
+                response = await handler(request)
+                if response.status_code < 400:
+                    for hook in _before_commit:
+                        await hook(session, request, response)
+                    await session.commit()
+                else:
+                    await session.rollback()
+                return response
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                await session.close()
+
+        return run_in_transaction
+
+
+def get_session(request: Request) -> AsyncSession:
+    """The request's session (opened by ``UnitOfWorkRoute``)."""
+    return request.state.session

@@ -1,0 +1,39 @@
+"""Every table. Importing this package registers them all on ``SQLModel.metadata``."""
+
+from app.models.base import SQLModel  # noqa: I001  (sets the naming convention first)
+from app.models.access_log import AccessLogEntry
+from app.models.care_invite import CareInvite
+from app.models.care_link import CareLink
+from app.models.change import Change
+from app.models.encouragement import Encouragement
+from app.models.goal import Goal
+from app.models.idempotency_key import IdempotencyKey
+from app.models.login_failure import LoginFailure
+from app.models.personal_access_token import PersonalAccessToken
+from app.models.refresh_token import RefreshToken
+from app.models.review import Review
+from app.models.step import Step
+from app.models.user import User
+from app.models.webhook import Webhook
+from app.models.webhook_delivery import WebhookDelivery
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "AccessLogEntry",
+    "CareInvite",
+    "CareLink",
+    "Change",
+    "Encouragement",
+    "Goal",
+    "IdempotencyKey",
+    "LoginFailure",
+    "PersonalAccessToken",
+    "RefreshToken",
+    "Review",
+    "Step",
+    "User",
+    "Webhook",
+    "WebhookDelivery",
+    "metadata",
+]
