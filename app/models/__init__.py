@@ -1,6 +1,6 @@
 """Every table. Importing this package registers them all on ``SQLModel.metadata``."""
 
-from app.models.base import SQLModel  # noqa: I001  (sets the naming convention first)
+from app.models.base import SQLModel, new_id  # noqa: I001  (sets the naming convention first)
 from app.models.access_log import AccessLogEntry
 from app.models.care_invite import CareInvite
 from app.models.care_link import CareLink
@@ -36,4 +36,5 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "metadata",
+    "new_id",
 ]

@@ -1,0 +1,56 @@
+"""The one place where reads and writes of a client's data by someone else are recorded."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from fastapi import Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import Principal
+from app.core.db import before_commit, utcnow
+from app.models import AccessLogEntry, new_id
+
+_PENDING = "waypoint.pending_access"
+
+
+def record_access(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    client_id: uuid.UUID,
+    action: str,
+    object_type: str,
+    object_ids: list[uuid.UUID] | tuple[uuid.UUID, ...],
+) -> None:
+    """Note an access to ``client_id``'s objects; the client's own accesses are not logged."""
+    if principal.user_id == client_id or not object_ids:
+        return
+    pending = session.info.setdefault(_PENDING, [])
+    now = utcnow()
+    pending.extend(
+        {
+            "id": new_id(),
+            "client_id": client_id,
+            "actor_id": principal.user_id,
+            "actor_role": str(principal.role),
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "at": now,
+        }
+        for object_id in object_ids
+    )
+
+
+@before_commit
+async def _write_access_log(session: AsyncSession, request: Request, _response: Response) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    if request.method == "GET" and session.bind.dialect.name == "sqlite":
+        # End the read snapshot first: under WAL a reader cannot upgrade to a writer once
+        # someone else has committed, but a fresh transaction that starts by writing can.
+        await session.commit()
+    await session.execute(sa.insert(AccessLogEntry), pending)

@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import service
+from app.auth.dependencies import CurrentPrincipal
+from app.auth.routing import AuthenticatedRoute, PublicRoute
+from app.auth.schemas import (
+    CreatePersonalTokenRequest,
+    OAuthError,
+    PersonalTokenCreated,
+    PersonalTokenOut,
+    PersonalTokenPage,
+    RegisterRequest,
+    TokenResponse,
+    UpdateMeRequest,
+    UserOut,
+)
+from app.core.db import get_session
+from app.core.errors import problem_responses
+from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor, set_next_link
+from app.core.schemas import parse_object_id
+from app.models import PersonalAccessToken
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+public_router = APIRouter(route_class=PublicRoute, tags=["auth"])
+router = APIRouter(route_class=AuthenticatedRoute, tags=["auth"])
+
+
+@public_router.post(
+    "/auth/register",
+    operation_id="auth_register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses=problem_responses(409, 422),
+)
+async def register(data: RegisterRequest, session: SessionDep) -> UserOut:
+    """Create a client or therapist account."""
+    return UserOut.model_validate(await service.register(session, data))
+
+
+def _oauth_error(error: str, description: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=400,
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache", **(headers or {})},
+    )
+
+
+@public_router.post(
+    "/auth/token",
+    operation_id="auth_token",
+    response_model=TokenResponse,
+    responses={
+        400: {"model": OAuthError, "description": "RFC 6749 error"},
+        **problem_responses(429),
+    },
+)
+async def token(
+    request: Request,
+    session: SessionDep,
+    grant_type: Annotated[str | None, Form(description="`password` or `refresh_token`")] = None,
+    username: Annotated[str | None, Form(description="The account's e-mail")] = None,
+    password: Annotated[str | None, Form(json_schema_extra={"format": "password"})] = None,
+    scope: Annotated[str | None, Form(description="Space-separated subset of scopes")] = None,
+    refresh_token: Annotated[str | None, Form()] = None,
+    client_id: Annotated[str | None, Form()] = None,
+    client_secret: Annotated[str | None, Form()] = None,
+) -> Response:
+    """OAuth 2.0 token endpoint (RFC 6749): the password and refresh_token grants."""
+    address = request.client.host if request.client else "unknown"
+    throttle_headers: dict[str, str] = {}
+    try:
+        if grant_type is None:
+            raise service.OAuthProblem("invalid_request", "grant_type is required.")
+        if grant_type == "password":
+            if not username or password is None:
+                raise service.OAuthProblem("invalid_request", "username and password are required.")
+            tokens, throttle = await service.password_login(
+                session, username=username, password=password, scope=scope, address=address
+            )
+            throttle_headers = service.rate_headers(throttle)
+        elif grant_type == "refresh_token":
+            if not refresh_token:
+                raise service.OAuthProblem("invalid_request", "refresh_token is required.")
+            tokens = await service.refresh_login(session, refresh_token, scope)
+        else:
+            raise service.OAuthProblem("unsupported_grant_type", "Unsupported grant_type.")
+    except service.OAuthProblem as problem:
+        return _oauth_error(problem.error, problem.description, throttle_headers)
+    body = TokenResponse(
+        access_token=tokens.access_token,
+        expires_in=tokens.expires_in,
+        refresh_token=tokens.refresh_token,
+        scope=tokens.scope,
+    )
+    return JSONResponse(
+        body.model_dump(),
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache", **throttle_headers},
+    )
+
+
+@router.post(
+    "/auth/logout",
+    operation_id="auth_logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401),
+)
+async def logout(principal: CurrentPrincipal, session: SessionDep) -> Response:
+    """End this login: its refresh tokens stop working."""
+    await service.logout(session, principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", operation_id="me_get", response_model=UserOut, responses=problem_responses(401))
+async def read_me(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
+    return UserOut.model_validate(await service.current_user(session, principal))
+
+
+@router.patch(
+    "/me", operation_id="me_update", response_model=UserOut, responses=problem_responses(401, 422)
+)
+async def update_me(
+    data: UpdateMeRequest, principal: CurrentPrincipal, session: SessionDep
+) -> UserOut:
+    return UserOut.model_validate(await service.update_me(session, principal, data))
+
+
+@router.post(
+    "/me/tokens",
+    operation_id="me_tokens_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PersonalTokenCreated,
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_personal_token(
+    data: CreatePersonalTokenRequest, principal: CurrentPrincipal, session: SessionDep
+) -> PersonalTokenCreated:
+    """A token for scripts, never wider than the token creating it. Shown once."""
+    row, token = await service.create_personal_token(session, principal, data)
+    return PersonalTokenCreated(
+        id=row.id, name=row.name, scopes=row.scope.split(), expires_at=row.expires_at, token=token
+    )
+
+
+@router.get(
+    "/me/tokens",
+    operation_id="me_tokens_list",
+    response_model=PersonalTokenPage,
+    responses=problem_responses(400, 401, 422),
+)
+async def list_personal_tokens(
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> PersonalTokenPage:
+    query = service.personal_tokens_query(principal).order_by(PersonalAccessToken.id.desc())
+    if cursor:
+        (after,) = decode_cursor(cursor, uuid.UUID)
+        query = query.where(PersonalAccessToken.id < after)
+    rows = (await session.scalars(query.limit(limit + 1))).all()
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    set_next_link(request, response, next_cursor)
+    items = [
+        PersonalTokenOut(
+            id=r.id,
+            name=r.name,
+            scopes=r.scope.split(),
+            expires_at=r.expires_at,
+            created_at=r.created_at,
+            last_used_at=r.last_used_at,
+        )
+        for r in rows[:limit]
+    ]
+    return PersonalTokenPage(items=items, next_cursor=next_cursor)
+
+
+@router.delete(
+    "/me/tokens/{token_id}",
+    operation_id="me_tokens_delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 404),
+)
+async def delete_personal_token(
+    token_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> Response:
+    await service.revoke_personal_token(session, principal, parse_object_id(token_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,26 @@
+"""Route classes: every API route runs in a unit of work; authenticated ones say so here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, Security
+
+from app.auth.dependencies import authenticate
+from app.core.db import UnitOfWorkRoute
+from app.idempotency.service import check_idempotency_key
+
+
+class PublicRoute(UnitOfWorkRoute):
+    """Routes that need no token (register, token)."""
+
+
+class AuthenticatedRoute(UnitOfWorkRoute):
+    """Authenticated by default; every POST also accepts ``Idempotency-Key``."""
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        dependencies = list(kwargs.pop("dependencies", None) or [])
+        dependencies.insert(0, Security(authenticate))
+        if "POST" in (kwargs.get("methods") or ()):
+            dependencies.append(Depends(check_idempotency_key))
+        super().__init__(path, endpoint, dependencies=dependencies, **kwargs)

@@ -1,0 +1,102 @@
+"""The ``waypoint`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+cli = typer.Typer(help="Waypoint: therapy goal tracking API.", no_args_is_help=True)
+console = Console()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(url: str | None = None):  # noqa: ANN201
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    if url:
+        config.attributes["url"] = url
+    return config
+
+
+@cli.command()
+def migrate(revision: str = "head") -> None:
+    """Upgrade the database to the latest schema."""
+    from alembic import command
+
+    command.upgrade(alembic_config(), revision)
+    console.print(f"[green]database at {revision}[/green]")
+
+
+@cli.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    reload: bool = False,
+) -> None:
+    """Run the API with uvicorn."""
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """Print (or write) the OpenAPI document the app serves."""
+    from app.main import create_app
+
+    text = json.dumps(create_app().openapi(), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        console.print(f"wrote {output}")
+
+
+@cli.command("create-user")
+def create_user(
+    email: str,
+    display_name: str,
+    role: Annotated[str, typer.Option(help="client or therapist")] = "client",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)] = "",
+    timezone: str = "UTC",
+) -> None:
+    """Create an account from the command line."""
+    from app.auth.schemas import RegisterRequest
+    from app.auth.service import register
+    from app.core.db import new_session
+
+    data = RegisterRequest(
+        email=email, password=password, display_name=display_name, role=role, timezone=timezone
+    )
+
+    async def run() -> None:
+        async with new_session(write=True) as session:
+            user = await register(session, data)
+            await session.commit()
+            console.print(f"created {user.role} {user.email} ({user.id})")
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    cli()

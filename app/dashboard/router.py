@@ -1,0 +1,5 @@
+from fastapi import APIRouter
+
+from app.auth.routing import AuthenticatedRoute
+
+router = APIRouter(route_class=AuthenticatedRoute, tags=["dashboard"])

@@ -1,0 +1,122 @@
+"""``Idempotency-Key`` on POST: the first response is stored in the same transaction as the
+work it acknowledges, and replayed for a retry with the same key and body."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Header, Request, Response
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import CurrentPrincipal
+from app.core.config import get_settings
+from app.core.db import before_commit, utcnow
+from app.core.errors import Conflict
+from app.models import IdempotencyKey, new_id
+
+REPLAYED_HEADERS = ("content-type", "location", "etag")
+
+
+class IdempotentReplay(Exception):
+    def __init__(self, row: IdempotencyKey) -> None:
+        self.row = row
+
+
+async def check_idempotency_key(
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Retry-safe POST: the same key and body within 24 h replays the first "
+            "response; the same key with another body answers 409.",
+        ),
+    ] = None,
+) -> None:
+    if idempotency_key is None:
+        return
+    session: AsyncSession = request.state.session
+    body = await request.body()
+    fingerprint = hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
+    ).hexdigest()
+    now = utcnow()
+    cutoff = now - dt.timedelta(hours=get_settings().idempotency_ttl_hours)
+    table = IdempotencyKey.__table__
+    await session.execute(
+        sa.delete(table).where(
+            table.c.user_id == principal.user_id,
+            table.c.key == idempotency_key,
+            table.c.created_at < cutoff,
+        )
+    )
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    # A concurrent request with the same key waits here for the first one's commit.
+    inserted = await session.execute(
+        dialect.insert(table)
+        .values(
+            id=new_id(),
+            user_id=principal.user_id,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(table.c.id)
+    )
+    new_row_id = inserted.scalar_one_or_none()
+    if new_row_id is not None:
+        request.state.idempotency_id = new_row_id
+        return
+    row = (
+        await session.execute(
+            sa.select(IdempotencyKey).where(
+                IdempotencyKey.user_id == principal.user_id, IdempotencyKey.key == idempotency_key
+            )
+        )
+    ).scalar_one()
+    if row.fingerprint != fingerprint:
+        raise Conflict("This Idempotency-Key was already used with another request body.")
+    if row.status_code is None:
+        raise Conflict("A request with this Idempotency-Key is still being processed.")
+    raise IdempotentReplay(row)
+
+
+@before_commit
+async def store_idempotent_response(
+    session: AsyncSession, request: Request, response: Response
+) -> None:
+    row_id = getattr(request.state, "idempotency_id", None)
+    if row_id is None:
+        return
+    headers = {k: v for k, v in response.headers.items() if k in REPLAYED_HEADERS}
+    await session.execute(
+        sa.update(IdempotencyKey)
+        .where(IdempotencyKey.id == row_id)
+        .values(
+            status_code=response.status_code,
+            response_body=bytes(response.body).decode(),
+            response_headers=headers,
+        )
+    )
+
+
+async def replay_response(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    row = exc.row
+    headers = dict(row.response_headers or {})
+    media_type = headers.pop("content-type", "application/json")
+    headers["Idempotent-Replayed"] = "true"
+    return Response(
+        content=row.response_body or "",
+        status_code=row.status_code or 200,
+        headers=headers,
+        media_type=media_type,
+    )

@@ -1,0 +1,83 @@
+"""create_app(): middleware, routers, error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+import app.accesslog.service  # noqa: F401  (registers its before-commit hook)
+import app.changes.service  # noqa: F401  (registers its before-commit hook)
+from app.api import api_router
+from app.core.body_limit import BodyLimitMiddleware
+from app.core.config import get_settings
+from app.core.db import get_engine
+from app.core.errors import install_error_handlers
+from app.core.logging import RequestContextMiddleware, configure_logging
+from app.core.openapi import build_openapi
+from app.health.router import router as health_router
+from app.idempotency.service import IdempotentReplay, replay_response
+
+DESCRIPTION = """
+Waypoint turns "what would you like to have achieved?" into goals, small steps, regular
+reviews and encouragement, shared between a person in therapy and their therapist.
+
+Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated
+(`next_cursor`, `Link: rel="next"`). Single objects carry an `ETag`; writes honour `If-Match`.
+Every POST accepts `Idempotency-Key`.
+"""
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
+    await get_engine().dispose()
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings)
+    _ = settings.signing_key  # fail at start, not at the first login, if the key is unusable
+    app = FastAPI(
+        title="Waypoint API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    install_error_handlers(app)
+    app.add_exception_handler(IdempotentReplay, replay_response)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    if settings.enable_bench_routes:
+        from app.bench_routes import router as bench_router
+
+        app.include_router(bench_router)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "Location", "Link", "Retry-After", "X-Request-ID"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,222 @@
+"""Test harness: a database built by the migrations, each test on empty tables, an ASGI client,
+and helpers that say who is calling.
+
+WAYPOINT_TEST_DATABASE=sqlite (default) uses a temporary file; =postgres uses
+WAYPOINT_TEST_POSTGRES_URL, which the suite resets to an empty schema.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+_TMP = Path(tempfile.mkdtemp(prefix="waypoint-tests-"))
+BACKEND = os.environ.get("WAYPOINT_TEST_DATABASE", "sqlite")
+if BACKEND == "postgres":
+    DATABASE_URL = os.environ["WAYPOINT_TEST_POSTGRES_URL"]
+else:
+    DATABASE_URL = f"sqlite:///{_TMP / 'test.db'}"
+
+os.environ.update(
+    {
+        "WAYPOINT_ENV": "test",
+        "WAYPOINT_DATABASE_URL": DATABASE_URL,
+        "WAYPOINT_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "WAYPOINT_VAR_DIR": str(_TMP / "var"),
+        "WAYPOINT_ARGON2_TIME_COST": "1",
+        "WAYPOINT_ARGON2_MEMORY_COST": "1024",
+        "WAYPOINT_ARGON2_PARALLELISM": "1",
+        "WAYPOINT_LOG_JSON": "true",
+    }
+)
+
+from app.cli import alembic_config  # noqa: E402
+from app.core.config import get_settings  # noqa: E402
+from app.core.db import get_engine, sync_url  # noqa: E402
+from app.models import metadata  # noqa: E402
+
+PASSWORD = "correct horse battery"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def reset_database(url: str) -> None:
+    """Drop everything, then build the schema with ``alembic upgrade head``."""
+    from alembic import command
+
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        else:
+            metadata.drop_all(conn)
+            conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    command.upgrade(alembic_config(sync_url(url)), "head")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database() -> Iterator[None]:
+    reset_database(DATABASE_URL)
+    yield
+
+
+def _truncate_all() -> None:
+    engine = sa.create_engine(sync_url(DATABASE_URL), poolclass=sa.pool.NullPool)
+    names = [t.name for t in metadata.sorted_tables]
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(names):
+                conn.execute(sa.text(f"DELETE FROM {name}"))
+    engine.dispose()
+
+
+@pytest.fixture
+async def app_instance() -> AsyncIterator[Any]:
+    from app.main import create_app
+
+    get_settings.cache_clear()
+    _truncate_all()
+    yield create_app()
+    await get_engine().dispose()
+    get_engine.cache_clear()
+    from app.core import db
+
+    db._sessionmakers.cache_clear()
+
+
+@pytest.fixture
+async def client(app_instance: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app_instance, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class Actor:
+    """Someone calling the API: a registered account with a password-login token."""
+
+    id: str
+    email: str
+    role: str
+    display_name: str
+    access_token: str
+    refresh_token: str
+    scope: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+async def login(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, scope: str | None = None
+) -> httpx.Response:
+    form = {"grant_type": "password", "username": email, "password": password}
+    if scope is not None:
+        form["scope"] = scope
+    return await client.post("/v1/auth/token", data=form)
+
+
+@pytest.fixture
+def make_user(client: httpx.AsyncClient) -> Callable[..., Awaitable[Actor]]:
+    async def make(
+        role: str = "client", *, timezone: str = "UTC", scope: str | None = None, name: str = ""
+    ) -> Actor:
+        n = next(_counter)
+        email = f"{role}{n}@example.com"
+        display_name = name or f"{role.title()} {n}"
+        r = await client.post(
+            "/v1/auth/register",
+            json={
+                "email": email,
+                "password": PASSWORD,
+                "display_name": display_name,
+                "role": role,
+                "timezone": timezone,
+            },
+        )
+        assert r.status_code == 201, r.text
+        t = await login(client, email, scope=scope)
+        assert t.status_code == 200, t.text
+        body = t.json()
+        return Actor(
+            id=r.json()["id"],
+            email=email,
+            role=role,
+            display_name=display_name,
+            access_token=body["access_token"],
+            refresh_token=body["refresh_token"],
+            scope=body["scope"],
+        )
+
+    return make
+
+
+@pytest.fixture
+def sync_engine() -> Iterator[sa.Engine]:
+    """A plain engine on the test database, to look at rows behind the API's back."""
+    engine = sa.create_engine(sync_url(DATABASE_URL), poolclass=sa.pool.NullPool)
+    yield engine
+    engine.dispose()
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
+            self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_statements(app_instance: Any) -> Iterator[StatementCounter]:
+    """Counts SQL statements the app sends (BEGIN/COMMIT and PRAGMAs excepted)."""
+    counter = StatementCounter()
+    engine = get_engine().sync_engine
+    sa.event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    sa.event.remove(engine, "before_cursor_execute", counter)
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> dict:
+    """The response is RFC 9457 problem+json with the given status (and type slug)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("/problems/")
+    assert isinstance(body["title"], str) and body["title"]
+    if slug is not None:
+        assert body["type"] == f"/problems/{slug}", body
+    return body
