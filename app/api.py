@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from app.accesslog import router as accesslog
 from app.auth import router as auth
 from app.carelinks import router as carelinks
 from app.dashboard import router as dashboard
@@ -14,5 +15,5 @@ from app.steps import router as steps
 api_router = APIRouter(prefix="/v1")
 api_router.include_router(auth.public_router)
 api_router.include_router(auth.router)
-for domain in (carelinks, goals, steps, reviews, encouragements, progress, dashboard):
+for domain in (accesslog, carelinks, goals, steps, reviews, encouragements, progress, dashboard):
     api_router.include_router(domain.router)
