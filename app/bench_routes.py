@@ -1,0 +1,111 @@
+"""Baselines for ``make bench`` (mounted only when ``WAYPOINT_ENABLE_BENCH_ROUTES=true``).
+
+Both routes use the API's own route class, so the middleware, the token check and the unit of
+work cost exactly what they cost on ``/v1/goals``; what is left is the floor of a read and of a
+write. They are not part of the public API and stay out of the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import orjson
+import sqlalchemy as sa
+from fastapi import APIRouter, Request, Response
+
+from app.auth.dependencies import principal_with
+from app.auth.routing import AuthenticatedRoute
+from app.core.db import get_session, utcnow
+from app.core.pagination import encode_cursor
+from app.models import Goal, new_id
+
+router = APIRouter(route_class=AuthenticatedRoute, include_in_schema=False)
+
+GoalsReader = principal_with("goals:read")
+GoalsWriter = principal_with("goals:write")
+CEILING_PAGE_SIZE = 50
+_GOALS = Goal.__table__
+_BARE_INSERT = sa.insert(_GOALS)
+
+
+def _ceiling_goal(n: int, client_id: uuid.UUID, at: dt.datetime) -> dict[str, object]:
+    """One goal as ``GET /v1/goals`` renders it, with realistic field lengths."""
+    steps_total = n % 7 + 1
+    steps_done = n % (steps_total + 1)
+    return {
+        "id": str(new_id()),
+        "client_id": str(client_id),
+        "created_by": str(client_id),
+        "title": f"Walk to the park three times a week ({n})",
+        "description": "Short walks, starting with ten minutes, with a friend when possible.",
+        "motivation": "Feeling less stuck at home and sleeping better.",
+        "success_criteria": "Three walks a week for a month.",
+        "category": "activity",
+        "priority": ("low", "medium", "high")[n % 3],
+        "status": "active",
+        "achievement_status": "in_progress",
+        "visibility": "shared",
+        "target_date": (at.date() + dt.timedelta(days=30 + n)).isoformat(),
+        "review_every_days": 7,
+        "next_review_due": (at.date() + dt.timedelta(days=n % 7)).isoformat(),
+        "external_id": None,
+        "gas_levels": None,
+        "gas_weight": 1,
+        "completed_at": None,
+        "version": n % 5 + 1,
+        "created_at": at - dt.timedelta(days=60, minutes=n),
+        "updated_at": at - dt.timedelta(minutes=n),
+        "progress": {
+            "steps_total": steps_total,
+            "steps_done": steps_done,
+            "percent": round(100 * steps_done / steps_total),
+            "latest_rating": n % 10 + 1,
+            "latest_gas_score": n % 5 - 2,
+        },
+    }
+
+
+def _ceiling_page() -> tuple[bytes, str]:
+    client_id = new_id()
+    at = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    items = [_ceiling_goal(n, client_id, at) for n in range(CEILING_PAGE_SIZE)]
+    last = items[-1]
+    cursor = encode_cursor(last["updated_at"], last["id"])
+    body = orjson.dumps({"items": items, "next_cursor": cursor}, option=orjson.OPT_UTC_Z)
+    return body, f'</v1/goals?limit={CEILING_PAGE_SIZE}&cursor={cursor}>; rel="next"'
+
+
+CEILING_BODY, CEILING_LINK = _ceiling_page()
+
+
+@router.get("/bench/ceiling", operation_id="bench_ceiling")
+async def ceiling(_: GoalsReader) -> Response:
+    """Token check, then a constant pre-serialized page of 50 goals: the read ceiling."""
+    return Response(CEILING_BODY, media_type="application/json", headers={"Link": CEILING_LINK})
+
+
+@router.post("/bench/bare-insert", operation_id="bench_bare_insert", status_code=201)
+async def bare_insert(request: Request, principal: GoalsWriter) -> Response:
+    """Token check, one minimal goal row in one Core INSERT, committed by the unit of work."""
+    now = utcnow()
+    goal_id = new_id()
+    await get_session(request).execute(
+        _BARE_INSERT,
+        {
+            "id": goal_id,
+            "client_id": principal.user_id,
+            "title": "bench bare insert",
+            "status": "active",
+            "visibility": "shared",
+            "gas_weight": 1,
+            "steps_total": 0,
+            "steps_done": 0,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return Response(
+        orjson.dumps({"id": str(goal_id)}), status_code=201, media_type="application/json"
+    )

@@ -1,0 +1,141 @@
+"""The benchmark's baseline routes: absent unless enabled, token-checked, never in OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from app.core.config import get_settings
+from app.models import Goal
+from tests.conftest import assert_problem
+
+GOAL_FIELDS = {
+    "id",
+    "client_id",
+    "created_by",
+    "title",
+    "description",
+    "motivation",
+    "success_criteria",
+    "category",
+    "priority",
+    "status",
+    "achievement_status",
+    "visibility",
+    "target_date",
+    "review_every_days",
+    "next_review_due",
+    "external_id",
+    "gas_levels",
+    "gas_weight",
+    "completed_at",
+    "version",
+    "created_at",
+    "updated_at",
+    "progress",
+}
+# Marked here too: the anyio marker that conftest adds at collection does not reach
+# parametrized tests (pytest fails them with "SubRequest has no attribute param").
+pytestmark = pytest.mark.anyio
+
+PROGRESS_FIELDS = {"steps_total", "steps_done", "percent", "latest_rating", "latest_gas_score"}
+
+
+@pytest.fixture
+async def bench_client(
+    app_instance: Any, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A second app on the same database, built with the bench routes enabled."""
+    from app.main import create_app
+
+    monkeypatch.setenv("WAYPOINT_ENABLE_BENCH_ROUTES", "true")
+    get_settings.cache_clear()
+    app = create_app()
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/bench/ceiling"), ("POST", "/bench/bare-insert")]
+)
+async def test_absent_by_default(
+    client: httpx.AsyncClient, make_user: Callable[..., Any], method: str, path: str
+) -> None:
+    owner = await make_user("client")
+    r = await client.request(method, path, headers=owner.headers)
+    assert r.status_code == 404
+    spec = (await client.get("/openapi.json")).json()
+    assert not any(p.startswith("/bench") for p in spec["paths"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/bench/ceiling"), ("POST", "/bench/bare-insert")]
+)
+async def test_token_required(bench_client: httpx.AsyncClient, method: str, path: str) -> None:
+    r = await bench_client.request(method, path)
+    assert_problem(r, 401, "unauthorized")
+    r = await bench_client.request(method, path, headers={"Authorization": "Bearer not-a-jwt"})
+    assert_problem(r, 401, "unauthorized")
+
+
+async def test_ceiling_is_a_page_of_50_goals(
+    bench_client: httpx.AsyncClient, make_user: Callable[..., Any]
+) -> None:
+    owner = await make_user("client")
+    r = await bench_client.get("/bench/ceiling", headers=owner.headers)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    assert 'rel="next"' in r.headers["link"]
+    body = r.json()
+    assert set(body) == {"items", "next_cursor"}
+    assert body["next_cursor"]
+    assert len(body["items"]) == 50
+    for item in body["items"]:
+        assert set(item) == GOAL_FIELDS
+        assert set(item["progress"]) == PROGRESS_FIELDS
+        assert item["updated_at"].endswith("Z")
+    # Constant: the same bytes every time.
+    again = await bench_client.get("/bench/ceiling", headers=owner.headers)
+    assert again.content == r.content
+
+
+async def test_bare_insert_commits_one_row(
+    bench_client: httpx.AsyncClient, make_user: Callable[..., Any], sync_engine: sa.Engine
+) -> None:
+    owner = await make_user("client")
+    ids = []
+    for _ in range(3):
+        r = await bench_client.post("/bench/bare-insert", headers=owner.headers)
+        assert r.status_code == 201
+        ids.append(orjson.loads(r.content)["id"])
+    assert len(set(ids)) == 3
+    with sync_engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(Goal.__table__.c.id, Goal.__table__.c.client_id, Goal.__table__.c.title)
+        ).all()
+    assert sorted(str(row.id) for row in rows) == sorted(ids)
+    assert {str(row.client_id) for row in rows} == {owner.id}
+
+
+async def test_bare_insert_needs_write_scope(
+    bench_client: httpx.AsyncClient,
+    make_user: Callable[..., Any],
+    sync_engine: sa.Engine,
+) -> None:
+    reader = await make_user("client", scope="client goals:read")
+    r = await bench_client.post("/bench/bare-insert", headers=reader.headers)
+    assert_problem(r, 403, "insufficient-scope")
+    with sync_engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(Goal.__table__)) == 0
+
+
+async def test_absent_from_openapi_when_enabled(bench_client: httpx.AsyncClient) -> None:
+    spec = (await bench_client.get("/openapi.json")).json()
+    assert not any(p.startswith("/bench") for p in spec["paths"])
