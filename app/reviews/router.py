@@ -1,5 +1,111 @@
-from fastapi import APIRouter
+"""Reviews: append-only check-ins on a goal (PATCH and DELETE answer 405)."""
 
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
+from app.auth.scopes import Scope
+from app.core.db import get_session
+from app.core.errors import problem_responses
+from app.core.pagination import Cursor, Limit, set_next_link
+from app.reviews import service
+from app.reviews.schemas import DueGoalOut, DueGoalPage, ReviewCreate, ReviewOut, ReviewPage
 
 router = APIRouter(route_class=AuthenticatedRoute, tags=["reviews"])
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReviewReader = principal_with(Scope.REVIEWS_READ)
+ReviewWriter = principal_with(Scope.REVIEWS_WRITE)
+
+
+@router.post(
+    "/goals/{goal_id}/reviews",
+    operation_id="reviews_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReviewOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def create_review(
+    goal_id: str,
+    data: ReviewCreate,
+    principal: ReviewWriter,
+    session: SessionDep,
+    response: Response,
+) -> ReviewOut:
+    """Add a review (the owner, or a linked therapist on a shared goal; 404 for anyone else).
+
+    In the same transaction the goal gets: `achievement_status` (when given),
+    `progress.latest_rating`, `progress.latest_gas_score` (when given; a review without a
+    `gas_score` keeps the previous one), `last_review_at`, `next_review_due` = the review's
+    date in the **client's** timezone + `review_every_days` (null when the goal has none),
+    `version` + 1 and `updated_at`. Reviews are append-only: there is no update or delete.
+    """
+    review = await service.add_review(session, principal, goal_id, data)
+    response.headers["Location"] = f"/v1/reviews/{review.id}"
+    return ReviewOut.model_validate(review)
+
+
+@router.get(
+    "/goals/{goal_id}/reviews",
+    operation_id="reviews_list",
+    response_model=ReviewPage,
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+async def list_reviews(
+    goal_id: str,
+    request: Request,
+    response: Response,
+    principal: ReviewReader,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ReviewPage:
+    """A goal's reviews, newest first (keyset on `created_at`, `id`)."""
+    rows, next_cursor = await service.list_reviews(
+        session, principal, goal_id, limit=limit, cursor=cursor
+    )
+    set_next_link(request, response, next_cursor)
+    return ReviewPage(items=[ReviewOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/reviews/due",
+    operation_id="reviews_due",
+    response_model=DueGoalPage,
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def due_reviews(
+    request: Request,
+    response: Response,
+    principal: ReviewReader,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> DueGoalPage:
+    """Goals whose review is due: `next_review_due` is today or earlier, where "today" is the
+    date in the goal's **client's** timezone (`users.timezone`; for a therapist, each client's
+    own today). Only goals the caller may read (a therapist: linked clients' shared goals) and
+    only `status: "active"` ones (proposed, on-hold, completed and cancelled goals wait for no
+    review). Oldest due first (keyset on `next_review_due`, `id`). Needs `reviews:read`.
+    """
+    rows, next_cursor = await service.due_goals(session, principal, limit=limit, cursor=cursor)
+    set_next_link(request, response, next_cursor)
+    return DueGoalPage(
+        items=[DueGoalOut.model_validate(row._mapping) for row in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/reviews/{review_id}",
+    operation_id="reviews_get",
+    response_model=ReviewOut,
+    responses=problem_responses(401, 403, 404, 405),
+)
+async def get_review(review_id: str, principal: ReviewReader, session: SessionDep) -> ReviewOut:
+    """One review, visible exactly when its goal is. Reviews are append-only: `PATCH` and
+    `DELETE` here (and on the goal's review list) answer 405 with `Allow`."""
+    return ReviewOut.model_validate(await service.get_review(session, principal, review_id))

@@ -1,0 +1,200 @@
+"""Reviews: append-only check-ins that move the goal's progress and next review date."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accesslog.service import record_access
+from app.auth.dependencies import Principal
+from app.changes.service import record_change
+from app.core.errors import NotFound
+from app.core.pagination import decode_cursor, encode_cursor
+from app.core.schemas import parse_object_id
+from app.goals.access import goal_from_path, linked_clients, readable_goals, writable_goals
+from app.models import Goal, Review, User
+from app.reviews import due
+from app.reviews.schemas import ReviewCreate
+
+
+async def add_review(
+    session: AsyncSession, principal: Principal, goal_id: str | uuid.UUID, data: ReviewCreate
+) -> Review:
+    """Record a review and, in the same transaction, update the goal it is about.
+
+    The goal row is locked first, so concurrent reviews of one goal apply one after the other
+    and the goal ends with the values of the last one.
+    """
+    goal = await goal_from_path(
+        session, principal, goal_id, clause=writable_goals(principal), for_update=True
+    )
+    timezone = await session.scalar(sa.select(User.timezone).where(User.id == goal.client_id))
+    at = due.now()
+    review = Review(
+        goal_id=goal.id,
+        client_id=goal.client_id,
+        author_id=principal.user_id,
+        author_role=str(principal.role),
+        rating=data.rating,
+        gas_score=data.gas_score,
+        achievement_status=data.achievement_status,
+        reflection=data.reflection,
+        next_steps=data.next_steps,
+        created_at=at,
+    )
+    session.add(review)
+    if data.achievement_status is not None:
+        goal.achievement_status = data.achievement_status
+    goal.latest_rating = data.rating
+    if data.gas_score is not None:
+        goal.latest_gas_score = data.gas_score
+    goal.last_review_at = at
+    goal.next_review_due = due.next_review_due(at, timezone or "UTC", goal.review_every_days)
+    goal.version += 1
+    goal.updated_at = at
+    await session.flush()
+    record_change(
+        session,
+        client_id=goal.client_id,
+        object_type="review",
+        object_id=review.id,
+        op="upsert",
+        goal_id=goal.id,
+    )
+    record_change(
+        session,
+        client_id=goal.client_id,
+        object_type="goal",
+        object_id=goal.id,
+        op="upsert",
+        goal_id=goal.id,
+    )
+    record_access(
+        session,
+        principal,
+        client_id=goal.client_id,
+        action="create",
+        object_type="review",
+        object_ids=[review.id],
+    )
+    return review
+
+
+async def list_reviews(
+    session: AsyncSession,
+    principal: Principal,
+    goal_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Review], str | None]:
+    """A goal's reviews, newest first, keyset on ``(created_at, id)``."""
+    goal = await goal_from_path(session, principal, goal_id)
+    query = sa.select(Review).where(Review.goal_id == goal.id)
+    if cursor:
+        at, rid = decode_cursor(cursor, dt.datetime, uuid.UUID)
+        query = query.where(sa.tuple_(Review.created_at, Review.id) < (at, rid))
+    query = query.order_by(Review.created_at.desc(), Review.id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(query)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    record_access(
+        session,
+        principal,
+        client_id=goal.client_id,
+        action="read",
+        object_type="review",
+        object_ids=[r.id for r in rows],
+    )
+    return rows, next_cursor
+
+
+async def get_review(session: AsyncSession, principal: Principal, review_id: str) -> Review:
+    """One review, visible exactly when its goal is."""
+    rid = parse_object_id(review_id)
+    review = await session.scalar(
+        sa.select(Review)
+        .join(Goal, Goal.id == Review.goal_id)
+        .where(Review.id == rid, readable_goals(principal))
+    )
+    if review is None:
+        raise NotFound("No such review.")
+    record_access(
+        session,
+        principal,
+        client_id=review.client_id,
+        action="read",
+        object_type="review",
+        object_ids=[review.id],
+    )
+    return review
+
+
+async def _visible_timezones(session: AsyncSession, principal: Principal) -> list[str]:
+    """The timezones of the clients whose goals the caller may see."""
+    if principal.is_client:
+        query = sa.select(User.timezone).where(User.id == principal.user_id)
+    else:
+        query = sa.select(User.timezone).where(User.id.in_(linked_clients(principal.user_id)))
+    return list((await session.scalars(query.distinct())).all())
+
+
+async def due_goals(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[sa.Row], str | None]:
+    """Active goals the caller may see whose review is due today or earlier in the client's
+    own timezone, oldest due first, keyset on ``(next_review_due, id)``."""
+    at = due.now()
+    timezones = await _visible_timezones(session, principal)
+    query = (
+        sa.select(
+            Goal.id,
+            Goal.client_id,
+            Goal.title,
+            Goal.status,
+            Goal.visibility,
+            Goal.review_every_days,
+            Goal.next_review_due,
+            Goal.last_review_at,
+            Goal.latest_rating,
+            Goal.latest_gas_score,
+        )
+        .join(User, User.id == Goal.client_id)
+        .where(
+            readable_goals(principal),
+            Goal.status == "active",
+            Goal.next_review_due.is_not(None),
+            due.due_clause(User.timezone, timezones, at),
+        )
+    )
+    if cursor:
+        day, gid = decode_cursor(cursor, dt.date, uuid.UUID)
+        query = query.where(sa.tuple_(Goal.next_review_due, Goal.id) > (day, gid))
+    query = query.order_by(Goal.next_review_due, Goal.id).limit(limit + 1)
+    rows = list((await session.execute(query)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].next_review_due, rows[-1].id)
+    by_client: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for row in rows:
+        by_client.setdefault(row.client_id, []).append(row.id)
+    for client_id, goal_ids in by_client.items():
+        record_access(
+            session,
+            principal,
+            client_id=client_id,
+            action="read",
+            object_type="goal",
+            object_ids=goal_ids,
+        )
+    return rows, next_cursor
