@@ -1,0 +1,369 @@
+"""``make bench``: Waypoint's goal list and goal create against baselines in the same process.
+
+For each database: fresh schema, 100,000 goals with steps for 1,000 clients plus one client
+with over 10,000 goals, then one uvicorn worker driven by wrk at 50 connections. See README.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var" / "bench"
+RESULTS = Path(__file__).resolve().parent / "results"
+BENCH_ENV = {
+    "WAYPOINT_SECRET_KEY": "bench-only-secret-key-0123456789-0123456789-abcdef",
+    "WAYPOINT_ACCESS_TOKEN_MINUTES": "720",
+    "WAYPOINT_VAR_DIR": str(VAR),
+}
+# The loader mints tokens in this process and the server checks them: same key for both.
+for _name, _value in BENCH_ENV.items():
+    os.environ.setdefault(_name, _value)
+BENCH_ENV = {name: os.environ[name] for name in BENCH_ENV}
+
+import httpx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.panel import Panel  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from bench.load import BIG_CLIENT_EMAIL, load, reset_schema  # noqa: E402
+from bench.server import Server, cpu_seconds  # noqa: E402
+from bench.wrk import WrkResult, ensure_wrk, run_wrk  # noqa: E402
+
+console = Console()
+cli = typer.Typer(add_completion=False)
+
+CREATE_TITLE = "wrk create"
+CREATE_BODY = json.dumps({"title": CREATE_TITLE, "priority": "medium", "review_every_days": 7})
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1/waypoint_bench"
+
+
+@dataclass
+class Scenario:
+    key: str
+    label: str
+    method: str
+    path: str
+    big_client: bool = False  # one token (the client with >10,000 goals) instead of many
+    body: str | None = None
+
+
+SCENARIOS = [
+    Scenario("ceiling", "ceiling", "GET", "/bench/ceiling"),
+    Scenario("list", "list", "GET", "/v1/goals?limit=50"),
+    Scenario("first", "first page, big client", "GET", "/v1/goals?limit=50", True),
+    Scenario("deep", "page 10,000 deep, big client", "GET", "", True),
+    Scenario("bare", "bare insert", "POST", "/bench/bare-insert", body=CREATE_BODY),
+    Scenario("create", "create", "POST", "/v1/goals", body=CREATE_BODY),
+]
+
+
+@dataclass
+class Check:
+    name: str
+    value: str
+    target: str
+    passed: bool
+
+
+def mint_tokens(url: str, how_many: int) -> tuple[list[str], str]:
+    """Access tokens for ``how_many`` clients and for the big client, each with its own login
+    family (as a password login would have), minted directly with the app's signing key."""
+    from app.auth.scopes import RESOURCE_SCOPES, format_scopes
+    from app.core.db import sync_url
+    from app.core.security import create_access_token
+    from app.models import RefreshToken, User, new_id
+
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    users = User.__table__
+    with engine.begin() as conn:
+        big = conn.scalar(sa.select(users.c.id).where(users.c.email_key == BIG_CLIENT_EMAIL))
+        many = conn.scalars(
+            sa.select(users.c.id)
+            .where(users.c.role == "client", users.c.email_key != BIG_CLIENT_EMAIL)
+            .order_by(users.c.id)
+            .limit(how_many)
+        ).all()
+        now = dt.datetime.now(dt.UTC)
+        scopes = format_scopes({"client", *(str(s) for s in RESOURCE_SCOPES)})
+        tokens, families = [], []
+        for user_id in [*many, big]:
+            family = new_id()
+            families.append(
+                {
+                    "id": new_id(),
+                    "family_id": family,
+                    "user_id": user_id,
+                    "token_hash": new_id().hex + new_id().hex,
+                    "scope": " ".join(scopes),
+                    "created_at": now,
+                    "expires_at": now + dt.timedelta(days=1),
+                }
+            )
+            token, _ = create_access_token(
+                user_id=user_id, role="client", scopes=scopes, session_id=family, now=now
+            )
+            tokens.append(token)
+        conn.execute(sa.insert(RefreshToken.__table__), families)
+    engine.dispose()
+    return tokens[:-1], tokens[-1]
+
+
+def count_goals(url: str, title: str | None = None) -> int:
+    from app.core.db import sync_url
+    from app.models import Goal
+
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    query = sa.select(sa.func.count()).select_from(Goal.__table__)
+    if title is not None:
+        query = query.where(Goal.__table__.c.title == title)
+    with engine.connect() as conn:
+        n = conn.scalar(query) or 0
+    engine.dispose()
+    return n
+
+
+def deep_cursor(base_url: str, token: str, depth: int) -> str | None:
+    """Walk the big client's goals through the API until ``depth`` goals lie behind us."""
+    seen, cursor = 0, None
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        while seen < depth:
+            limit = min(200, depth - seen)
+            params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+            r = http.get("/v1/goals", params=params, headers={"Authorization": f"Bearer {token}"})
+            if r.status_code != 200:
+                console.print(f"[red]walking pages failed: GET /v1/goals -> {r.status_code}[/]")
+                return None
+            page = r.json()
+            seen += len(page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                console.print(f"[red]the big client has only {seen} goals[/]")
+                return None
+    return cursor
+
+
+def measure(server: Server, wrk: str, scenario: Scenario, tokens: Path, opts: dict) -> WrkResult:
+    def go(duration: float) -> WrkResult:
+        return run_wrk(
+            wrk,
+            server.base_url,
+            tokens,
+            scenario.method,
+            scenario.path,
+            body=scenario.body,
+            duration=duration,
+            connections=opts["connections"],
+            threads=opts["threads"],
+        )
+
+    warm = go(opts["warmup"]) if opts["warmup"] > 0 else WrkResult()
+    cpu_before = cpu_seconds(server.pid)
+    result = go(opts["duration"])
+    result.server_cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / max(result.requests, 1)
+    result.warmup_statuses = warm.statuses
+    return result
+
+
+def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult], list[Check]]:
+    console.rule(f"[bold]{name}[/]  {url.split('@')[-1]}")
+    if opts["reuse"] and count_goals_safely(url) >= opts["goals"]:
+        console.print("reusing the loaded data (--reuse)")
+    else:
+        started = dt.datetime.now()
+        reset_schema(url)
+        data = load(url, goals=opts["goals"], clients=opts["clients"], big_goals=opts["deep"] + 100)
+        seconds = (dt.datetime.now() - started).total_seconds()
+        console.print(
+            f"loaded {data.goals:,} goals and {data.steps:,} steps for "
+            f"{len(data.clients):,} clients + 1 big client in {seconds:.1f} s"
+        )
+    many, big = mint_tokens(url, opts["tokens"])
+    VAR.mkdir(parents=True, exist_ok=True)
+    many_file, big_file = VAR / f"tokens-{name}.txt", VAR / f"token-big-{name}.txt"
+    many_file.write_text("\n".join(many) + "\n")
+    big_file.write_text(big + "\n")
+    created_before = count_goals(url, CREATE_TITLE)
+
+    results: dict[str, WrkResult] = {}
+    with Server(url, BENCH_ENV, VAR / f"server-{name}.log") as server:
+        cursor = deep_cursor(server.base_url, big, opts["deep"])
+        for scenario in SCENARIOS:
+            if scenario.key == "deep":
+                if cursor is None:
+                    continue
+                scenario = Scenario(
+                    "deep",
+                    scenario.label,
+                    "GET",
+                    f"/v1/goals?limit=50&cursor={quote(cursor)}",
+                    True,
+                )
+            tokens = big_file if scenario.big_client else many_file
+            result = measure(server, opts["wrk"], scenario, tokens, opts)
+            results[scenario.key] = result
+            flag = f"  [bold red]{result.errors} ERRORS[/]" if result.errors else ""
+            console.print(
+                f"  {scenario.label:<30} {result.rps:>7,.0f} rps  p50 {result.p50_ms:7.2f} ms"
+                f"  p99 {result.p99_ms:8.2f} ms{flag}"
+            )
+    created_after = count_goals(url, CREATE_TITLE)
+    return results, checks(results, created_after - created_before)
+
+
+def count_goals_safely(url: str) -> int:
+    try:
+        return count_goals(url)
+    except sa.exc.SQLAlchemyError:
+        return 0
+
+
+def checks(results: dict[str, WrkResult], durable: int) -> list[Check]:
+    out: list[Check] = []
+
+    def ratio(name: str, a: str, b: str, target: float, at_least: bool, attr: str) -> None:
+        if a not in results or b not in results:
+            out.append(Check(name, "not measured", "", False))
+            return
+        x, y = getattr(results[a], attr), getattr(results[b], attr)
+        value = x / y if y else 0.0
+        passed = value >= target if at_least else value <= target
+        out.append(
+            Check(name, f"{value:.2f}", f"{'>=' if at_least else '<='} {target:.2f}", passed)
+        )
+
+    ratio("list rps / ceiling rps", "list", "ceiling", 0.30, True, "rps")
+    ratio("create rps / bare insert rps", "create", "bare", 0.60, True, "rps")
+    ratio("deep p50 / first page p50", "deep", "first", 1.20, False, "p50_ms")
+    if "list" in results:
+        p99 = results["list"].p99_ms
+        out.append(Check("list p99", f"{p99:.1f} ms", "< 100 ms", p99 < 100))
+    if "create" in results:
+        create = results["create"]
+        acked = create.ok + sum(n for s, n in create.warmup_statuses.items() if 200 <= s < 300)
+        out.append(
+            Check(
+                "creates durable (rows / 201s)",
+                f"{durable:,} / {acked:,}",
+                "rows >= 201s",
+                durable >= acked and acked > 0,
+            )
+        )
+    bad = [key for key, r in results.items() if r.errors]
+    out.append(
+        Check(
+            "no errors or non-2xx",
+            ", ".join(f"{k}: {results[k].errors}" for k in bad) or "none",
+            "none",
+            not bad,
+        )
+    )
+    return out
+
+
+def render(name: str, results: dict[str, WrkResult], found: list[Check], opts: dict) -> str:
+    """Print the tables and return the same as Markdown."""
+    labels = {s.key: s.label for s in SCENARIOS}
+    requests = {s.key: f"{s.method} {s.path or '/v1/goals?limit=50&cursor=…'}" for s in SCENARIOS}
+    table = Table(title=f"{name}: {opts['connections']} connections, wrk -t{opts['threads']}, "
+                  f"{opts['duration']:.0f} s each")  # fmt: skip
+    columns = ("scenario", "request", "rps", "p50 ms", "p99 ms", "server CPU ms/req", "errors")
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:2] else "right")
+    md = [
+        f"**{name}**\n",
+        "| " + " | ".join(columns) + " |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, r in results.items():
+        cells = [
+            labels[key],
+            requests[key],
+            f"{r.rps:,.0f}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            f"{r.server_cpu_ms:.2f}",
+            str(r.errors),
+        ]
+        style = "bold red" if r.errors else None
+        table.add_row(*cells, style=style)
+        md.append("| " + " | ".join(cells) + " |")
+    console.print(table)
+    verdicts = Table(title=f"{name}: targets")
+    for column in ("check", "value", "target", "result"):
+        verdicts.add_column(column)
+    md += ["", "| check | value | target | result |", "|---|---:|---|---|"]
+    for c in found:
+        verdict = "[green]PASS[/]" if c.passed else "[bold red]FAIL[/]"
+        verdicts.add_row(c.name, c.value, c.target, verdict)
+        md.append(f"| {c.name} | {c.value} | {c.target} | {'PASS' if c.passed else 'FAIL'} |")
+    console.print(verdicts)
+    return "\n".join(md) + "\n"
+
+
+@cli.command()
+def main(
+    duration: Annotated[float, typer.Option(help="Seconds of load per scenario.")] = 10,
+    warmup: Annotated[float, typer.Option(help="Seconds of unmeasured load before each.")] = 2,
+    connections: Annotated[int, typer.Option(help="wrk connections.")] = 50,
+    threads: Annotated[int, typer.Option(help="wrk threads (the machine has 2 cores).")] = 2,
+    only: Annotated[str | None, typer.Option(help="sqlite or postgres")] = None,
+    goals: Annotated[int, typer.Option(help="Goals over the regular clients.")] = 100_000,
+    clients: Annotated[int, typer.Option(help="Regular clients.")] = 1_000,
+    deep: Annotated[int, typer.Option(help="Depth of the deep page (big client).")] = 10_000,
+    tokens: Annotated[int, typer.Option(help="Distinct clients' tokens wrk rotates.")] = 200,
+    sqlite_path: Annotated[Path, typer.Option()] = VAR / "waypoint.db",
+    postgres_url: Annotated[str, typer.Option(envvar="WAYPOINT_BENCH_POSTGRES_URL")] = (
+        DEFAULT_POSTGRES
+    ),
+    reuse: Annotated[bool, typer.Option(help="Keep already loaded data.")] = False,
+) -> None:
+    """Benchmark GET and POST /v1/goals against the ceiling and bare-insert baselines."""
+    if only not in (None, "sqlite", "postgres"):
+        raise typer.BadParameter("--only is sqlite or postgres")
+    opts = {
+        "duration": duration,
+        "warmup": warmup,
+        "connections": connections,
+        "threads": threads,
+        "goals": goals,
+        "clients": clients,
+        "deep": deep,
+        "tokens": tokens,
+        "reuse": reuse,
+        "wrk": ensure_wrk(),
+    }
+    databases = [("sqlite", f"sqlite:///{sqlite_path.resolve()}"), ("postgres", postgres_url)]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    report = [f"# make bench, {stamp}, {platform.node()}, nproc {os.cpu_count()}\n"]
+    failed = False
+    summary: dict[str, object] = {"when": stamp, "options": {**opts, "wrk": "wrk"}}
+    for name, url in databases:
+        if only and name != only:
+            continue
+        results, found = bench_database(name, url, opts)
+        report.append(render(name, results, found, opts))
+        summary[name] = {
+            "results": {k: {**asdict(r), "raw": None} for k, r in results.items()},
+            "checks": [asdict(c) for c in found],
+        }
+        failed |= not all(c.passed for c in found)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stamp}.md").write_text("\n".join(report))
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(summary, indent=2, default=str))
+    console.print(f"results written to {RESULTS / stamp}.md and .json")
+    if failed:
+        console.print(Panel("[bold red]Some targets FAILED (see the tables above).[/]"))
+
+
+if __name__ == "__main__":
+    cli()

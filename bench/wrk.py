@@ -1,0 +1,125 @@
+"""Running wrk with the token-rotating script, and reading what it printed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent / "lua" / "rotate.lua"
+
+
+class WrkMissing(RuntimeError):
+    pass
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installed from Debian's packages when missing and we are root."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", "wrk"]
+        if subprocess.run(install, env=env, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, check=False)
+            subprocess.run(install, env=env, check=False)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    raise WrkMissing(
+        "wrk is not installed. Install it with `sudo apt-get install wrk` (Debian/Ubuntu) "
+        "or `brew install wrk` (macOS), then run `make bench` again."
+    )
+
+
+@dataclass
+class WrkResult:
+    requests: int = 0
+    duration_s: float = 0.0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    statuses: dict[int, int] = field(default_factory=dict)
+    socket_errors: dict[str, int] = field(default_factory=dict)
+    non_2xx: int = 0
+    server_cpu_ms: float = 0.0  # server process CPU per request, filled in by the runner
+    warmup_statuses: dict[int, int] = field(default_factory=dict)
+    raw: str = ""
+
+    @property
+    def ok(self) -> int:
+        return sum(n for status, n in self.statuses.items() if 200 <= status < 300)
+
+    @property
+    def errors(self) -> int:
+        """Everything that is not a 2xx answer: other statuses and socket errors."""
+        bad_status = sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
+        return max(bad_status, self.non_2xx) + sum(self.socket_errors.values())
+
+
+def run_wrk(
+    wrk: str,
+    base_url: str,
+    tokens_file: Path,
+    method: str,
+    path: str,
+    *,
+    body: str | None = None,
+    duration: float,
+    connections: int,
+    threads: int,
+) -> WrkResult:
+    args = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(SCRIPT),
+        base_url,
+        "--",
+        str(tokens_file),
+        method,
+        path,
+    ]
+    if body is not None:
+        args.append(body)
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip()}")
+    return parse(proc.stdout)
+
+
+def parse(text: str) -> WrkResult:
+    result = WrkResult(raw=text)
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", text):
+        result.rps = float(m.group(1))
+    if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text):
+        result.non_2xx = int(m.group(1))
+    if m := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    ):
+        result.socket_errors = dict(
+            zip(("connect", "read", "write", "timeout"), map(int, m.groups()), strict=True)
+        )
+    for status, count in re.findall(r"^BENCH status (\d+) (\d+)$", text, re.M):
+        result.statuses[int(status)] = int(count)
+    if m := re.search(r"^BENCH summary (\d+) (\d+)", text, re.M):
+        result.requests = int(m.group(1))
+        result.duration_s = int(m.group(2)) / 1e6
+    if m := re.search(r"^BENCH latency (\d+) (\d+) (\d+)$", text, re.M):
+        result.p50_ms, result.p99_ms, result.max_ms = (int(v) / 1000 for v in m.groups())
+    else:  # fall back on wrk's own latency distribution
+        for pct, attr in (("50", "p50_ms"), ("99", "p99_ms")):
+            if m := re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
+                scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+                setattr(result, attr, float(m.group(1)) * scale)
+    return result
