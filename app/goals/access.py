@@ -16,23 +16,32 @@ from app.core.errors import NotFound
 from app.core.schemas import parse_object_id
 from app.models import CareLink, Goal
 
+# A caller's user id: a value, or a ``bindparam`` in a statement built once.
+CallerId = uuid.UUID | sa.BindParameter[uuid.UUID]
 
-def linked_clients(therapist_id: uuid.UUID) -> sa.Select[tuple[uuid.UUID]]:
+
+def linked_clients(therapist_id: CallerId) -> sa.Select[tuple[uuid.UUID]]:
     """The clients a therapist works with right now (ended links count for nothing)."""
     return sa.select(CareLink.client_id).where(
         CareLink.therapist_id == therapist_id, CareLink.ended_at.is_(None)
     )
 
 
-def readable_goals(principal: Principal) -> sa.ColumnElement[bool]:
-    """Own goals for a client; shared goals of linked clients for a therapist."""
-    if principal.is_client:
-        return sa.and_(Goal.client_id == principal.user_id, Goal.deleted_at.is_(None))
+def goals_readable_by(is_client: bool, caller: CallerId) -> sa.ColumnElement[bool]:
+    """The rule itself, for a caller given as a value or as a bound parameter (so that hot
+    statements can be built once and reused with ``caller`` bound per request)."""
+    if is_client:
+        return sa.and_(Goal.client_id == caller, Goal.deleted_at.is_(None))
     return sa.and_(
-        Goal.client_id.in_(linked_clients(principal.user_id)),
+        Goal.client_id.in_(linked_clients(caller)),
         Goal.visibility == "shared",
         Goal.deleted_at.is_(None),
     )
+
+
+def readable_goals(principal: Principal) -> sa.ColumnElement[bool]:
+    """Own goals for a client; shared goals of linked clients for a therapist."""
+    return goals_readable_by(principal.is_client, principal.user_id)
 
 
 # Updating a goal and adding, changing or removing its steps and reviews: same as reading.

@@ -1,0 +1,144 @@
+"""Goals as the API takes and shows them (api.md section 4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from app.core.schemas import LongText, RequestBody, Title
+
+Priority = Literal["low", "medium", "high"]
+Visibility = Literal["shared", "private"]
+GoalStatus = Literal["proposed", "active", "on_hold", "completed", "cancelled"]
+AchievementStatus = Literal[
+    "in_progress",
+    "improving",
+    "worsening",
+    "no_change",
+    "achieved",
+    "sustaining",
+    "not_achieved",
+    "no_progress",
+    "not_attainable",
+]
+Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+GasText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+ReviewEveryDays = Annotated[int, Field(ge=1, le=365)]
+GasWeight = Annotated[int, Field(ge=1, le=9, description="Importance x difficulty, 1..9.")]
+
+
+class GasLevels(BaseModel):
+    """Goal Attainment Scaling: what each outcome from -2 to +2 looks like for this goal."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_alias=True)
+
+    much_less: GasText = Field(alias="-2", description="Much less than expected.")
+    somewhat_less: GasText = Field(alias="-1", description="Somewhat less than expected.")
+    expected: GasText = Field(alias="0", description="The expected outcome.")
+    somewhat_more: GasText = Field(alias="1", description="Somewhat more than expected.")
+    much_more: GasText = Field(alias="2", description="Much more than expected.")
+
+    def as_json(self) -> dict[str, str]:
+        return self.model_dump(by_alias=True)
+
+
+class GoalCreate(RequestBody):
+    title: Title
+    description: LongText | None = None
+    motivation: LongText | None = Field(
+        default=None, description="The why: what life looks like when the goal is met."
+    )
+    success_criteria: LongText | None = Field(
+        default=None, description="How the client will know the goal is met."
+    )
+    category: Category | None = None
+    priority: Priority | None = None
+    target_date: dt.date | None = None
+    review_every_days: ReviewEveryDays | None = None
+    visibility: Visibility = "shared"
+    client_id: uuid.UUID | None = Field(
+        default=None, description="Required for therapists: a linked client. Clients: yourself."
+    )
+    external_id: ExternalId | None = Field(
+        default=None, description="An integrator's id, unique per client."
+    )
+    gas_levels: GasLevels | None = None
+    gas_weight: GasWeight = 1
+
+
+# Fields that may be left out of a PATCH but never set to null.
+NOT_NULLABLE = ("title", "status", "visibility", "gas_weight")
+
+
+class GoalUpdate(RequestBody):
+    title: Title | None = None
+    description: LongText | None = None
+    motivation: LongText | None = None
+    success_criteria: LongText | None = None
+    category: Category | None = None
+    priority: Priority | None = None
+    status: GoalStatus | None = None
+    achievement_status: AchievementStatus | None = None
+    visibility: Visibility | None = None
+    target_date: dt.date | None = None
+    review_every_days: ReviewEveryDays | None = None
+    external_id: ExternalId | None = None
+    gas_levels: GasLevels | None = None
+    gas_weight: GasWeight | None = None
+
+    @field_validator(*NOT_NULLABLE, mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the caller sent, as column values."""
+        values = {name: getattr(self, name) for name in self.model_fields_set}
+        if isinstance(values.get("gas_levels"), GasLevels):
+            values["gas_levels"] = values["gas_levels"].as_json()
+        return values
+
+
+class GoalProgress(BaseModel):
+    steps_total: int
+    steps_done: int
+    percent: int = Field(ge=0, le=100, description="Steps done, in whole percent.")
+    latest_rating: int | None
+    latest_gas_score: int | None
+
+
+class GoalOut(BaseModel):
+    id: uuid.UUID
+    client_id: uuid.UUID
+    created_by: uuid.UUID | None
+    title: str
+    description: str | None
+    motivation: str | None
+    success_criteria: str | None
+    category: str | None
+    priority: Priority | None
+    status: GoalStatus
+    achievement_status: AchievementStatus | None
+    visibility: Visibility
+    target_date: dt.date | None
+    review_every_days: int | None
+    next_review_due: dt.date | None
+    external_id: str | None
+    gas_levels: GasLevels | None
+    gas_weight: int
+    completed_at: dt.datetime | None
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    progress: GoalProgress
+
+
+class GoalPage(BaseModel):
+    items: list[GoalOut]
+    next_cursor: str | None

@@ -1,0 +1,330 @@
+"""Goals: create, list, read, update, delete; the rules of api.md section 4.
+
+The list is the hot path: one Core SELECT of the columns the API shows, built once per shape
+and run with bound parameters; rows go straight to dicts for orjson, with no ORM objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import uuid
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accesslog.service import record_access
+from app.auth.dependencies import Principal
+from app.changes.service import record_change
+from app.core.db import UTCDateTime, utcnow
+from app.core.errors import Conflict, Forbidden, ValidationFailed
+from app.core.pagination import decode_cursor, encode_cursor
+from app.encouragements.celebrations import celebrate_completed
+from app.goals.access import (
+    client_for_write,
+    deletable_goals,
+    goal_from_path,
+    goals_readable_by,
+    writable_goals,
+)
+from app.goals.documents import check_if_match, goal_document
+from app.goals.schemas import GoalCreate, GoalUpdate
+from app.models import Goal, Review, Step, new_id
+
+GOALS = Goal.__table__
+STEPS = Step.__table__
+REVIEWS = Review.__table__
+# Every column the API shows; the bookkeeping ones (marks, deleted_at) stay in the database.
+DOCUMENT_COLUMNS = [
+    column
+    for column in GOALS.c
+    if column.key not in ("deleted_at", "last_review_at")
+    and not column.key.startswith("celebrated_")
+]
+_INSERT = sa.insert(GOALS)
+_EXTERNAL_ID_TAKEN = (
+    sa.select(GOALS.c.id)
+    .where(
+        GOALS.c.client_id == sa.bindparam("client_id"),
+        GOALS.c.external_id == sa.bindparam("external_id"),
+        GOALS.c.deleted_at.is_(None),
+        GOALS.c.id != sa.bindparam("goal_id"),
+    )
+    .limit(1)
+)
+
+
+@lru_cache(maxsize=64)
+def _list_statement(
+    is_client: bool,
+    by_client: bool,
+    by_status: bool,
+    by_external_id: bool,
+    since: bool,
+    after: bool,
+) -> sa.Select[Any]:
+    """One statement per shape of the query, built once; values are bound per request."""
+    caller = sa.bindparam("caller", type_=GOALS.c.id.type)
+    query = sa.select(*DOCUMENT_COLUMNS).where(goals_readable_by(is_client, caller))
+    if by_client:
+        query = query.where(GOALS.c.client_id == sa.bindparam("client_id"))
+    if by_status:
+        query = query.where(GOALS.c.status == sa.bindparam("status"))
+    if by_external_id:
+        query = query.where(GOALS.c.external_id == sa.bindparam("external_id"))
+    if since:
+        query = query.where(GOALS.c.updated_at >= sa.bindparam("since", type_=UTCDateTime()))
+    if after:
+        query = query.where(
+            sa.tuple_(GOALS.c.updated_at, GOALS.c.id)
+            < sa.tuple_(
+                sa.bindparam("after_updated_at", type_=UTCDateTime()),
+                sa.bindparam("after_id", type_=GOALS.c.id.type),
+            )
+        )
+    return query.order_by(GOALS.c.updated_at.desc(), GOALS.c.id.desc()).limit(
+        sa.bindparam("limit", type_=sa.Integer())
+    )
+
+
+async def list_goals(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    client_id: uuid.UUID | None = None,
+    status: str | None = None,
+    external_id: str | None = None,
+    updated_since: dt.datetime | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the goals the caller may see, newest ``updated_at`` first."""
+    params: dict[str, Any] = {"caller": principal.user_id, "limit": limit + 1}
+    if client_id is not None:
+        params["client_id"] = client_id
+    if status is not None:
+        params["status"] = status
+    if external_id is not None:
+        params["external_id"] = external_id
+    if updated_since is not None:
+        params["since"] = updated_since
+    if cursor:
+        params["after_updated_at"], params["after_id"] = decode_cursor(
+            cursor, dt.datetime, uuid.UUID
+        )
+    statement = _list_statement(
+        principal.is_client,
+        client_id is not None,
+        status is not None,
+        external_id is not None,
+        updated_since is not None,
+        bool(cursor),
+    )
+    connection = await session.connection()
+    rows = (await connection.execute(statement, params)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].updated_at, rows[-1].id)
+    if principal.is_therapist:
+        _log_reads(session, principal, [(row.client_id, row.id) for row in rows])
+    return [goal_document(row) for row in rows], next_cursor
+
+
+def _log_reads(
+    session: AsyncSession, principal: Principal, goals: list[tuple[uuid.UUID, uuid.UUID]]
+) -> None:
+    by_client: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for client_id, goal_id in goals:
+        by_client.setdefault(client_id, []).append(goal_id)
+    for client_id, ids in by_client.items():
+        record_access(
+            session,
+            principal,
+            client_id=client_id,
+            action="read",
+            object_type="goal",
+            object_ids=ids,
+        )
+
+
+async def _ensure_external_id_free(
+    session: AsyncSession, client_id: uuid.UUID, external_id: str, goal_id: uuid.UUID | None
+) -> None:
+    taken = await session.scalar(
+        _EXTERNAL_ID_TAKEN,
+        {"client_id": client_id, "external_id": external_id, "goal_id": goal_id or new_id()},
+    )
+    if taken is not None:
+        raise Conflict("This client already has a goal with that external_id.")
+
+
+def next_review_due(
+    review_every_days: int | None, last_review_at: dt.datetime | None, created_at: dt.datetime
+) -> dt.date | None:
+    if review_every_days is None:
+        return None
+    return (last_review_at or created_at).date() + dt.timedelta(days=review_every_days)
+
+
+def _record(
+    session: AsyncSession, principal: Principal, goal: Any, *, op: str, action: str
+) -> None:
+    record_change(
+        session,
+        client_id=goal.client_id,
+        object_type="goal",
+        object_id=goal.id,
+        op=op,
+        goal_id=goal.id,
+    )
+    record_access(
+        session,
+        principal,
+        client_id=goal.client_id,
+        action=action,
+        object_type="goal",
+        object_ids=[goal.id],
+    )
+
+
+async def create_goal(
+    session: AsyncSession, principal: Principal, data: GoalCreate
+) -> dict[str, Any]:
+    """A client's own goal starts ``active``; one a therapist proposes starts ``proposed``."""
+    client_id = await client_for_write(session, principal, data.client_id)
+    if principal.is_therapist and data.visibility == "private":
+        raise ValidationFailed(
+            "A therapist proposes shared goals; only the client can make a goal private.",
+            loc=["body", "visibility"],
+        )
+    if data.external_id is not None:
+        await _ensure_external_id_free(session, client_id, data.external_id, None)
+    now = utcnow()
+    row = {
+        "id": new_id(),
+        "client_id": client_id,
+        "created_by": principal.user_id,
+        "title": data.title,
+        "description": data.description,
+        "motivation": data.motivation,
+        "success_criteria": data.success_criteria,
+        "category": data.category,
+        "priority": data.priority,
+        "status": "active" if principal.is_client else "proposed",
+        "achievement_status": None,
+        "visibility": data.visibility,
+        "target_date": data.target_date,
+        "review_every_days": data.review_every_days,
+        "next_review_due": next_review_due(data.review_every_days, None, now),
+        "external_id": data.external_id,
+        "gas_levels": data.gas_levels.as_json() if data.gas_levels else None,
+        "gas_weight": data.gas_weight,
+        "completed_at": None,
+        "steps_total": 0,
+        "steps_done": 0,
+        "latest_rating": None,
+        "latest_gas_score": None,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        await (await session.connection()).execute(_INSERT, row)
+    except IntegrityError:
+        raise Conflict("This client already has a goal with that external_id.") from None
+    goal = types.SimpleNamespace(**row)
+    _record(session, principal, goal, op="upsert", action="create")
+    return goal_document(goal)
+
+
+async def read_goal(session: AsyncSession, principal: Principal, goal_id: str) -> Goal:
+    goal = await goal_from_path(session, principal, goal_id)
+    record_access(
+        session,
+        principal,
+        client_id=goal.client_id,
+        action="read",
+        object_type="goal",
+        object_ids=[goal.id],
+    )
+    return goal
+
+
+async def update_goal(
+    session: AsyncSession,
+    principal: Principal,
+    goal_id: str,
+    data: GoalUpdate,
+    if_match: str | None,
+) -> Goal:
+    """Apply the fields sent. The row is locked first, so the ``If-Match`` check and the write
+    are one step: of many writers holding the same version, exactly one succeeds."""
+    goal = await goal_from_path(
+        session, principal, goal_id, clause=writable_goals(principal), for_update=True
+    )
+    check_if_match(if_match, goal.version)
+    changes = {k: v for k, v in data.changes().items() if getattr(goal, k) != v}
+    if principal.is_therapist and changes.get("visibility") == "private":
+        raise Forbidden("Only the client can make a goal private.")
+    if not changes:
+        return goal
+    if changes.get("external_id") is not None:
+        await _ensure_external_id_free(session, goal.client_id, changes["external_id"], goal.id)
+    now = utcnow()
+    completing = changes.get("status") == "completed"
+    if "status" in changes:
+        goal.completed_at = now if completing else None
+    if "review_every_days" in changes:
+        goal.next_review_due = next_review_due(
+            changes["review_every_days"], goal.last_review_at, goal.created_at
+        )
+    for name, value in changes.items():
+        setattr(goal, name, value)
+    goal.version += 1
+    goal.updated_at = now
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("This client already has a goal with that external_id.") from None
+    if completing:
+        await celebrate_completed(
+            session, goal_id=goal.id, client_id=goal.client_id, title=goal.title, now=now
+        )
+    _record(session, principal, goal, op="upsert", action="update")
+    return goal
+
+
+async def delete_goal(
+    session: AsyncSession, principal: Principal, goal_id: str, if_match: str | None
+) -> None:
+    """Soft delete: the goal, its steps and reviews leave every read and sync as deletions."""
+    goal = await goal_from_path(
+        session, principal, goal_id, clause=deletable_goals(principal), for_update=True
+    )
+    check_if_match(if_match, goal.version)
+    now = utcnow()
+    goal.deleted_at = now
+    goal.updated_at = now
+    goal.version += 1
+    await session.flush()
+    _record(session, principal, goal, op="delete", action="delete")
+    children = await session.execute(
+        sa.select(sa.literal("step"), STEPS.c.id)
+        .where(STEPS.c.goal_id == goal.id, STEPS.c.deleted_at.is_(None))
+        .union_all(
+            sa.select(sa.literal("review"), REVIEWS.c.id).where(REVIEWS.c.goal_id == goal.id)
+        )
+    )
+    for object_type, object_id in children:
+        record_change(
+            session,
+            client_id=goal.client_id,
+            object_type=object_type,
+            object_id=object_id,
+            op="delete",
+            goal_id=goal.id,
+        )

@@ -1,0 +1,363 @@
+"""Goals: fields, validation, status rules, external ids, versions and conditional requests."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import assert_problem
+
+GAS = {"-2": "stays home", "-1": "one walk", "0": "three walks", "1": "five walks", "2": "daily"}
+GOAL_FIELDS = {
+    "id", "client_id", "created_by", "title", "description", "motivation", "success_criteria",
+    "category", "priority", "status", "achievement_status", "visibility", "target_date",
+    "review_every_days", "next_review_due", "external_id", "gas_levels", "gas_weight",
+    "completed_at", "version", "created_at", "updated_at", "progress",
+}  # fmt: skip
+
+
+async def link(client, therapist, patient) -> None:
+    code = (await client.post("/v1/care-invites", headers=therapist.headers)).json()["code"]
+    r = await client.post("/v1/care-links", json={"code": code}, headers=patient.headers)
+    assert r.status_code == 201, r.text
+
+
+async def new_goal(client, actor, **fields) -> dict:
+    r = await client.post("/v1/goals", json={"title": "Walk", **fields}, headers=actor.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_client_creates_goal_with_every_field(client, make_user):
+    patient = await make_user("client")
+    body = {
+        "title": "  Walk in the park  ",
+        "description": "Short walks after lunch",
+        "motivation": "Feel calmer in the afternoon",
+        "success_criteria": "Three walks a week for a month",
+        "category": "health",
+        "priority": "high",
+        "target_date": "2027-03-01",
+        "review_every_days": 7,
+        "visibility": "private",
+        "external_id": "ext-1",
+        "gas_levels": GAS,
+        "gas_weight": 6,
+    }
+    r = await client.post("/v1/goals", json=body, headers=patient.headers)
+    assert r.status_code == 201, r.text
+    goal = r.json()
+    assert set(goal) == GOAL_FIELDS
+    assert r.headers["location"] == f"/v1/goals/{goal['id']}"
+    assert r.headers["etag"] == '"1"'
+    assert goal["title"] == "Walk in the park"
+    for key in body.keys() - {"title"}:
+        assert goal[key] == body[key], key
+    assert goal["client_id"] == patient.id and goal["created_by"] == patient.id
+    assert goal["status"] == "active" and goal["version"] == 1
+    assert goal["achievement_status"] is None and goal["completed_at"] is None
+    created = dt.datetime.fromisoformat(goal["created_at"])
+    assert goal["created_at"].endswith("Z") and goal["updated_at"] == goal["created_at"]
+    assert goal["next_review_due"] == (created.date() + dt.timedelta(days=7)).isoformat()
+    assert goal["progress"] == {
+        "steps_total": 0,
+        "steps_done": 0,
+        "percent": 0,
+        "latest_rating": None,
+        "latest_gas_score": None,
+    }
+    r = await client.get(f"/v1/goals/{goal['id']}", headers=patient.headers)
+    assert r.status_code == 200 and r.json() == goal
+
+
+async def test_defaults(client, make_user):
+    patient = await make_user("client")
+    goal = await new_goal(client, patient, client_id=patient.id)
+    assert goal["visibility"] == "shared" and goal["gas_weight"] == 1
+    assert goal["gas_levels"] is None and goal["next_review_due"] is None
+    assert goal["priority"] is None and goal["external_id"] is None
+
+
+async def test_therapist_proposes_goal_for_linked_client(client, make_user):
+    therapist = await make_user("therapist")
+    patient = await make_user("client")
+    await link(client, therapist, patient)
+    goal = await new_goal(client, therapist, client_id=patient.id)
+    assert goal["status"] == "proposed"
+    assert goal["client_id"] == patient.id and goal["created_by"] == therapist.id
+    # The client declines it.
+    r = await client.patch(
+        f"/v1/goals/{goal['id']}", json={"status": "cancelled"}, headers=patient.headers
+    )
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+
+
+async def test_therapist_must_name_a_linked_client(client, make_user):
+    therapist = await make_user("therapist")
+    patient = await make_user("client")
+    stranger = await make_user("client")
+    await link(client, therapist, patient)
+    r = await client.post("/v1/goals", json={"title": "x"}, headers=therapist.headers)
+    assert_problem(r, 404, "not-found")
+    for target in (stranger.id, therapist.id, "00000000-0000-7000-8000-000000000000"):
+        r = await client.post(
+            "/v1/goals", json={"title": "x", "client_id": target}, headers=therapist.headers
+        )
+        assert_problem(r, 404, "not-found")
+    r = await client.post(
+        "/v1/goals",
+        json={"title": "x", "client_id": patient.id, "visibility": "private"},
+        headers=therapist.headers,
+    )
+    assert_problem(r, 422, "validation-error")
+    # A client may not create for someone else.
+    r = await client.post(
+        "/v1/goals", json={"title": "x", "client_id": patient.id}, headers=stranger.headers
+    )
+    assert_problem(r, 404, "not-found")
+    r = await client.get("/v1/goals", headers=patient.headers)
+    assert r.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"title": ""},
+        {"title": "   "},
+        {"title": "x" * 201},
+        {"title": None},
+        {"title": 5},
+        {"title": "x", "status": "active"},
+        {"title": "x", "id": "00000000-0000-7000-8000-000000000000"},
+        {"title": "x", "created_by": "00000000-0000-7000-8000-000000000000"},
+        {"title": "x", "version": 3},
+        {"title": "x", "created_at": "2026-01-01T00:00:00Z"},
+        {"title": "x", "achievement_status": "achieved"},
+        {"title": "x", "unknown": 1},
+        {"title": "x", "description": "d" * 5001},
+        {"title": "x", "motivation": "d" * 5001},
+        {"title": "x", "success_criteria": "d" * 5001},
+        {"title": "x", "priority": "urgent"},
+        {"title": "x", "review_every_days": 0},
+        {"title": "x", "review_every_days": 366},
+        {"title": "x", "visibility": "public"},
+        {"title": "x", "external_id": ""},
+        {"title": "x", "external_id": "e" * 201},
+        {"title": "x", "gas_weight": 0},
+        {"title": "x", "gas_weight": 10},
+        {"title": "x", "gas_levels": {k: v for k, v in GAS.items() if k != "0"}},
+        {"title": "x", "gas_levels": {**GAS, "3": "too far"}},
+        {"title": "x", "gas_levels": {**GAS, "0": ""}},
+        {"title": "x", "gas_levels": {**GAS, "0": "z" * 501}},
+        {"title": "x", "gas_levels": ["a", "b", "c", "d", "e"]},
+        {"title": "x", "target_date": "next week"},
+        {"title": "x", "client_id": "not-a-uuid"},
+    ],
+)
+async def test_create_validation(client, make_user, body):
+    patient = await make_user("client")
+    r = await client.post("/v1/goals", json=body, headers=patient.headers)
+    problem = assert_problem(r, 422, "validation-error")
+    assert problem["errors"]
+    assert (await client.get("/v1/goals", headers=patient.headers)).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": None},
+        {"title": "  "},
+        {"status": None},
+        {"status": "done"},
+        {"visibility": None},
+        {"gas_weight": None},
+        {"client_id": "00000000-0000-7000-8000-000000000000"},
+        {"created_by": "00000000-0000-7000-8000-000000000000"},
+        {"version": 5},
+        {"completed_at": "2026-01-01T00:00:00Z"},
+        {"progress": {"steps_done": 3}},
+        {"achievement_status": "great"},
+        {"review_every_days": 0},
+        {"gas_levels": {"0": "only one"}},
+    ],
+)
+async def test_update_validation_changes_nothing(client, make_user, body):
+    patient = await make_user("client")
+    goal = await new_goal(client, patient)
+    r = await client.patch(f"/v1/goals/{goal['id']}", json=body, headers=patient.headers)
+    assert_problem(r, 422, "validation-error")
+    assert (await client.get(f"/v1/goals/{goal['id']}", headers=patient.headers)).json() == goal
+
+
+async def test_update_fields_version_and_updated_at(client, make_user):
+    patient = await make_user("client")
+    goal = await new_goal(client, patient, review_every_days=7, description="d")
+    r = await client.patch(
+        f"/v1/goals/{goal['id']}",
+        json={
+            "title": " Run ",
+            "description": None,
+            "achievement_status": "improving",
+            "priority": "low",
+            "gas_levels": GAS,
+            "gas_weight": 3,
+            "target_date": "2027-01-01",
+        },
+        headers=patient.headers,
+    )
+    assert r.status_code == 200, r.text
+    updated = r.json()
+    assert r.headers["etag"] == '"2"'
+    assert updated["version"] == 2 and updated["updated_at"] > goal["updated_at"]
+    assert updated["title"] == "Run" and updated["description"] is None
+    assert updated["achievement_status"] == "improving" and updated["gas_levels"] == GAS
+    assert updated["created_at"] == goal["created_at"]
+    # Sending the same values again is no change: no new version.
+    r = await client.patch(
+        f"/v1/goals/{goal['id']}", json={"title": "Run", "priority": "low"}, headers=patient.headers
+    )
+    assert r.json()["version"] == 2
+    # A new review interval counts from the creation date (no review yet).
+    r = await client.patch(
+        f"/v1/goals/{goal['id']}", json={"review_every_days": 30}, headers=patient.headers
+    )
+    created = dt.date.fromisoformat(goal["created_at"][:10])
+    assert r.json()["next_review_due"] == (created + dt.timedelta(days=30)).isoformat()
+    r = await client.patch(
+        f"/v1/goals/{goal['id']}", json={"review_every_days": None}, headers=patient.headers
+    )
+    assert r.json()["next_review_due"] is None and r.json()["version"] == 4
+
+
+async def test_review_interval_counts_from_last_review(client, make_user, sync_engine):
+    patient = await make_user("client")
+    goal = await new_goal(client, patient)
+    with sync_engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE goals SET last_review_at = :t"),
+            {"t": dt.datetime(2026, 5, 10, 12, 0)},
+        )
+    r = await client.patch(
+        f"/v1/goals/{goal['id']}", json={"review_every_days": 14}, headers=patient.headers
+    )
+    assert r.json()["next_review_due"] == "2026-05-24"
+
+
+async def test_completed_sets_and_clears_completed_at(client, make_user):
+    patient = await make_user("client")
+    goal = await new_goal(client, patient)
+    url = f"/v1/goals/{goal['id']}"
+    done = (await client.patch(url, json={"status": "completed"}, headers=patient.headers)).json()
+    assert done["status"] == "completed" and done["completed_at"].endswith("Z")
+    again = (await client.patch(url, json={"status": "on_hold"}, headers=patient.headers)).json()
+    assert again["status"] == "on_hold" and again["completed_at"] is None
+
+
+async def test_external_id_unique_per_client(client, make_user):
+    patient = await make_user("client")
+    other = await make_user("client")
+    first = await new_goal(client, patient, external_id="abc")
+    r = await client.post(
+        "/v1/goals", json={"title": "y", "external_id": "abc"}, headers=patient.headers
+    )
+    assert_problem(r, 409, "conflict")
+    await new_goal(client, other, external_id="abc")  # another client: fine
+    second = await new_goal(client, patient, external_id="def")
+    r = await client.patch(
+        f"/v1/goals/{second['id']}", json={"external_id": "abc"}, headers=patient.headers
+    )
+    assert_problem(r, 409, "conflict")
+    # Deleting frees the external id.
+    assert (
+        await client.delete(f"/v1/goals/{first['id']}", headers=patient.headers)
+    ).status_code == 204
+    r = await client.patch(
+        f"/v1/goals/{second['id']}", json={"external_id": "abc"}, headers=patient.headers
+    )
+    assert r.status_code == 200
+    found = await client.get("/v1/goals?external_id=abc", headers=patient.headers)
+    assert [g["id"] for g in found.json()["items"]] == [second["id"]]
+
+
+async def test_etag_if_none_match_and_if_match(client, make_user):
+    patient = await make_user("client")
+    goal = await new_goal(client, patient)
+    url = f"/v1/goals/{goal['id']}"
+    r = await client.get(url, headers=patient.headers)
+    assert r.headers["etag"] == '"1"'
+    r = await client.get(url, headers={**patient.headers, "If-None-Match": '"1"'})
+    assert r.status_code == 304 and r.headers["etag"] == '"1"' and r.content == b""
+    r = await client.get(url, headers={**patient.headers, "If-None-Match": 'W/"1", "7"'})
+    assert r.status_code == 304
+    r = await client.get(url, headers={**patient.headers, "If-None-Match": '"2"'})
+    assert r.status_code == 200
+    r = await client.patch(url, json={"title": "B"}, headers={**patient.headers, "If-Match": '"1"'})
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    r = await client.patch(url, json={"title": "C"}, headers={**patient.headers, "If-Match": '"1"'})
+    assert_problem(r, 412, "precondition-failed")
+    r = await client.delete(url, headers={**patient.headers, "If-Match": '"1"'})
+    assert_problem(r, 412, "precondition-failed")
+    current = (await client.get(url, headers=patient.headers)).json()
+    assert current["title"] == "B" and current["version"] == 2
+    r = await client.get(url, headers={**patient.headers, "If-None-Match": '"1"'})
+    assert r.status_code == 200
+    # Without If-Match the last writer wins.
+    r = await client.patch(url, json={"title": "D"}, headers=patient.headers)
+    assert r.status_code == 200 and r.json()["version"] == 3
+    r = await client.delete(url, headers={**patient.headers, "If-Match": '"3"'})
+    assert r.status_code == 204
+
+
+async def test_soft_delete_hides_goal_everywhere(client, make_user, sync_engine):
+    patient = await make_user("client")
+    goal = await new_goal(client, patient)
+    url = f"/v1/goals/{goal['id']}"
+    assert (await client.delete(url, headers=patient.headers)).status_code == 204
+    assert_problem(await client.get(url, headers=patient.headers), 404, "not-found")
+    assert_problem(await client.patch(url, json={"title": "x"}, headers=patient.headers), 404)
+    assert_problem(await client.delete(url, headers=patient.headers), 404)
+    assert (await client.get("/v1/goals", headers=patient.headers)).json()["items"] == []
+    with sync_engine.connect() as conn:
+        deleted_at = conn.execute(sa.text("SELECT deleted_at FROM goals")).scalar_one()
+        ops = conn.execute(
+            sa.text("SELECT op FROM changes WHERE object_type = 'goal' ORDER BY seq")
+        ).scalars()
+        assert deleted_at is not None and list(ops) == ["upsert", "delete"]
+
+
+async def test_unknown_ids_are_404(client, make_user):
+    patient = await make_user("client")
+    for path in ("/v1/goals/nope", "/v1/goals/00000000-0000-7000-8000-000000000000"):
+        assert_problem(await client.get(path, headers=patient.headers), 404, "not-found")
+        r = await client.patch(path, json={"title": "x"}, headers=patient.headers)
+        assert_problem(r, 404, "not-found")
+        assert_problem(await client.delete(path, headers=patient.headers), 404, "not-found")
+
+
+async def test_list_filters(client, make_user):
+    therapist = await make_user("therapist")
+    first, second = await make_user("client"), await make_user("client")
+    await link(client, therapist, first)
+    await link(client, therapist, second)
+    a = await new_goal(client, first, external_id="A")
+    b = await new_goal(client, second)
+    c = await new_goal(client, therapist, client_id=first.id)
+    await new_goal(client, first, visibility="private")
+
+    async def ids(query, actor=therapist):
+        r = await client.get(f"/v1/goals{query}", headers=actor.headers)
+        assert r.status_code == 200, r.text
+        return [g["id"] for g in r.json()["items"]]
+
+    assert await ids("") == [c["id"], b["id"], a["id"]]
+    assert await ids(f"?client_id={first.id}") == [c["id"], a["id"]]
+    assert await ids("?status=proposed") == [c["id"]]
+    assert await ids("?status=active&external_id=A") == [a["id"]]
+    assert await ids(f"?updated_since={b['updated_at']}") == [c["id"], b["id"]]
+    assert len(await ids("", first)) == 3
+    assert_problem(await client.get("/v1/goals?status=nope", headers=first.headers), 422)
+    r = await client.get("/v1/goals?updated_since=2026-01-01T00:00:00", headers=first.headers)
+    assert_problem(r, 422, "validation-error")
+    r = await client.get("/v1/goals?client_id=123", headers=first.headers)
+    assert_problem(r, 422, "validation-error")
