@@ -93,7 +93,7 @@ async def token(
         else:
             raise service.OAuthProblem("unsupported_grant_type", "Unsupported grant_type.")
     except service.OAuthProblem as problem:
-        return _oauth_error(problem.error, problem.description, throttle_headers)
+        return _oauth_error(problem.error, problem.description, problem.headers or throttle_headers)
     body = TokenResponse(
         access_token=tokens.access_token,
         expires_in=tokens.expires_in,

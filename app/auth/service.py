@@ -15,7 +15,7 @@ from app.auth.dependencies import PAT_PREFIX, Principal
 from app.auth.schemas import CreatePersonalTokenRequest, RegisterRequest, UpdateMeRequest
 from app.auth.scopes import RESOURCE_SCOPES, ROLE_SCOPES, format_scopes, parse_scope
 from app.core.config import get_settings
-from app.core.db import utcnow
+from app.core.db import new_session, utcnow
 from app.core.errors import Conflict, InsufficientScope, NotFound, RateLimited, Unauthorized
 from app.core.security import (
     create_access_token,
@@ -27,15 +27,18 @@ from app.core.security import (
 from app.models import LoginFailure, PersonalAccessToken, RefreshToken, User
 
 REFRESH_PREFIX = "wpr_"
+EMAIL_KEY_MAX = 320  # the column widths of login_failures
+ADDRESS_MAX = 64
 
 
 class OAuthProblem(Exception):
     """An RFC 6749 error: rendered as ``{"error", "error_description"}`` with status 400."""
 
-    def __init__(self, error: str, description: str) -> None:
+    def __init__(self, error: str, description: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
+        self.headers = headers or {}
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,11 @@ class ThrottleState:
 
 async def register(session: AsyncSession, data: RegisterRequest) -> User:
     email_key = data.email.lower()
+    # Hash before the first statement, so the write transaction is not held open meanwhile.
+    password_hash = await anyio.to_thread.run_sync(hash_password, data.password)
     exists = await session.scalar(sa.select(User.id).where(User.email_key == email_key))
     if exists is not None:
         raise Conflict("An account with this e-mail already exists.")
-    password_hash = await anyio.to_thread.run_sync(hash_password, data.password)
     user = User(
         email=data.email,
         email_key=email_key,
@@ -145,25 +149,36 @@ async def login_throttle(session: AsyncSession, email_key: str, address: str) ->
 async def password_login(
     session: AsyncSession, *, username: str, password: str, scope: str | None, address: str
 ) -> tuple[IssuedTokens, ThrottleState]:
-    email_key = username.strip().lower()
-    throttle = await login_throttle(session, email_key, address)
+    email_key = username.strip().lower()[:EMAIL_KEY_MAX]
+    # Read in a short transaction of its own: Argon2 takes ~100 ms and must not run while this
+    # request holds SQLite's write lock (every other writer would queue behind it).
+    async with new_session(write=False) as reader:
+        throttle = await login_throttle(reader, email_key, address)
+        account = (
+            await reader.execute(
+                sa.select(User.id, User.role, User.password_hash).where(User.email_key == email_key)
+            )
+        ).first()
     if throttle.remaining <= 0:
         raise RateLimited(
             "Too many failed logins. Try again later.",
             headers=_rate_headers(throttle) | {"Retry-After": str(throttle.reset_seconds)},
         )
-    user = await session.scalar(sa.select(User).where(User.email_key == email_key))
+    # An unknown e-mail is verified against a dummy hash: same cost, same answer.
     ok = await anyio.to_thread.run_sync(
-        verify_password, password, user.password_hash if user else None
+        verify_password, password, account.password_hash if account else None
     )
-    if user is None or not ok:
-        session.add(LoginFailure(email_key=email_key, address=address))
+    if account is None or not ok:
+        session.add(LoginFailure(email_key=email_key, address=address[:ADDRESS_MAX]))
         # The failure must count even though this request answers 400 (and rolls back).
         await session.commit()
-        raise OAuthProblem("invalid_grant", "The e-mail or password is not correct.")
-    granted = _granted_scopes(user.role, scope)
-    tokens = await _start_family(session, user, granted)
-    return tokens, ThrottleState(throttle.limit, throttle.remaining, throttle.reset_seconds)
+        left = ThrottleState(throttle.limit, max(throttle.remaining - 1, 0), throttle.reset_seconds)
+        raise OAuthProblem(
+            "invalid_grant", "The e-mail or password is not correct.", _rate_headers(left)
+        )
+    granted = _granted_scopes(account.role, scope)
+    tokens = await _issue(session, account.id, account.role, granted, uuid.uuid4())
+    return tokens, throttle
 
 
 def _rate_headers(state: ThrottleState) -> dict[str, str]:
@@ -202,10 +217,6 @@ async def _issue(
         user_id=user_id, role=role, scopes=scope_list, session_id=family_id, now=now
     )
     return IssuedTokens(access, lifetime, refresh, " ".join(scope_list))
-
-
-async def _start_family(session: AsyncSession, user: User, scopes: set[str]) -> IssuedTokens:
-    return await _issue(session, user.id, user.role, scopes, uuid.uuid4())
 
 
 async def refresh_login(
