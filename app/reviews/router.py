@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
@@ -109,3 +111,22 @@ async def get_review(review_id: str, principal: ReviewReader, session: SessionDe
     """One review, visible exactly when its goal is. Reviews are append-only: `PATCH` and
     `DELETE` here (and on the goal's review list) answer 405 with `Allow`."""
     return ReviewOut.model_validate(await service.get_review(session, principal, review_id))
+
+
+def _append_only(allow: str):  # noqa: ANN202
+    async def method_not_allowed() -> None:
+        raise HTTPException(405, "Reviews are append-only.", headers={"Allow": allow})
+
+    return method_not_allowed
+
+
+# Reviews are never changed or removed: say so with 405 and the methods that do exist (plain
+# routes: no token, no transaction needed to refuse).
+for _path, _allow in (("/goals/{goal_id}/reviews", "GET, POST"), ("/reviews/{review_id}", "GET")):
+    router.add_api_route(
+        _path,
+        _append_only(_allow),
+        methods=["PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+        route_class_override=APIRoute,
+    )
