@@ -3,14 +3,27 @@ and the ``ETag`` / ``If-Match`` / ``If-None-Match`` rules every single object fo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Response
+from fastapi import Header, Response
 
 from app.core.errors import PreconditionFailed
 
 JSON = "application/json"
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='Only apply if the object is still at this version (`"<version>"`); '
+        "412 otherwise.",
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(alias="If-None-Match", description="304 when the object is still at this ETag."),
+]
 
 
 def json_response(
@@ -102,3 +115,21 @@ def not_modified(if_none_match: str | None, version: int) -> bool:
 
 def not_modified_response(version: int) -> Response:
     return Response(status_code=304, headers={"ETag": etag(version)})
+
+
+def step_document(s: Any) -> dict[str, Any]:
+    """A step row (Core row, ORM object or namespace) as the API shows it."""
+    return {
+        "id": s.id,
+        "goal_id": s.goal_id,
+        "title": s.title,
+        "notes": s.notes,
+        "status": s.status,
+        "position": s.position,
+        "due_date": s.due_date,
+        "completed_at": s.completed_at,
+        "created_by": s.created_by,
+        "version": s.version,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,8 @@ from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit
 from app.goals import service
 from app.goals.documents import (
+    IfMatch,
+    IfNoneMatch,
     etag,
     goal_document,
     json_response,
@@ -29,19 +31,6 @@ from app.goals.schemas import ExternalId, GoalCreate, GoalOut, GoalPage, GoalSta
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 Reader = principal_with(Scope.GOALS_READ)
 Writer = principal_with(Scope.GOALS_WRITE)
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description='Only apply if the object is still at this version (`"<version>"`); '
-        "412 otherwise.",
-    ),
-]
-IfNoneMatch = Annotated[
-    str | None,
-    Header(alias="If-None-Match", description="304 when the object is still at this ETag."),
-]
-
 router = APIRouter(route_class=AuthenticatedRoute, tags=["goals"])
 
 

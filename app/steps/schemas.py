@@ -1,0 +1,68 @@
+"""Steps as the API takes and shows them (api.md section 5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from app.core.schemas import LongText, RequestBody, Title
+
+StepStatus = Literal["todo", "done"]
+MAX_STEPS_PER_GOAL = 200
+
+
+class StepCreate(RequestBody):
+    title: Title
+    notes: LongText | None = None
+    due_date: dt.date | None = None
+    position: int | None = Field(
+        default=None,
+        ge=0,
+        description="0-based place in the goal's list; the steps from there on move down one. "
+        "Left out or past the end: appended.",
+    )
+
+
+class StepUpdate(RequestBody):
+    title: Title | None = None
+    notes: LongText | None = None
+    due_date: dt.date | None = None
+    status: StepStatus | None = Field(
+        default=None, description="`done` sets `completed_at`; back to `todo` clears it."
+    )
+    position: int | None = Field(
+        default=None,
+        ge=0,
+        description="Move the step to this 0-based place (past the end: last); the steps in "
+        "between close up.",
+    )
+
+    @field_validator("title", "status", "position", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
+
+
+class StepOut(BaseModel):
+    id: uuid.UUID
+    goal_id: uuid.UUID
+    title: str
+    notes: str | None
+    status: StepStatus
+    position: int = Field(description="0-based; a goal's steps are numbered without gaps.")
+    due_date: dt.date | None
+    completed_at: dt.datetime | None
+    created_by: uuid.UUID | None
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class StepPage(BaseModel):
+    items: list[StepOut]
+    next_cursor: str | None
