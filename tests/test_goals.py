@@ -361,3 +361,21 @@ async def test_list_filters(client, make_user):
     assert_problem(r, 422, "validation-error")
     r = await client.get("/v1/goals?client_id=123", headers=first.headers)
     assert_problem(r, 422, "validation-error")
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
+async def test_next_review_due_counts_in_the_clients_timezone(client, make_user, zone):
+    from zoneinfo import ZoneInfo
+
+    therapist = await make_user("therapist")
+    patient = await make_user("client", timezone=zone)
+    await link(client, therapist, patient)
+    for actor, extra in ((patient, {}), (therapist, {"client_id": patient.id})):
+        goal = await new_goal(client, actor, review_every_days=3, **extra)
+        created = dt.datetime.fromisoformat(goal["created_at"]).astimezone(ZoneInfo(zone))
+        expected = created.date() + dt.timedelta(days=3)
+        assert goal["next_review_due"] == expected.isoformat()
+        r = await client.patch(
+            f"/v1/goals/{goal['id']}", json={"review_every_days": 10}, headers=actor.headers
+        )
+        assert r.json()["next_review_due"] == (expected + dt.timedelta(days=7)).isoformat()

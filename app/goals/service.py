@@ -32,7 +32,8 @@ from app.goals.access import (
 )
 from app.goals.documents import check_if_match, goal_document
 from app.goals.schemas import GoalCreate, GoalUpdate
-from app.models import Goal, Review, Step, new_id
+from app.models import Goal, Review, Step, User, new_id
+from app.reviews.due import local_date
 
 GOALS = Goal.__table__
 STEPS = Step.__table__
@@ -162,12 +163,18 @@ async def _ensure_external_id_free(
         raise Conflict("This client already has a goal with that external_id.")
 
 
-def next_review_due(
-    review_every_days: int | None, last_review_at: dt.datetime | None, created_at: dt.datetime
+async def next_review_due(
+    session: AsyncSession,
+    client_id: uuid.UUID,
+    review_every_days: int | None,
+    since: dt.datetime,
 ) -> dt.date | None:
+    """``since`` (the last review, else the creation) as a date in the client's timezone, plus
+    the interval; null without one. The same rule reviews follow."""
     if review_every_days is None:
         return None
-    return (last_review_at or created_at).date() + dt.timedelta(days=review_every_days)
+    timezone = await session.scalar(sa.select(User.timezone).where(User.id == client_id))
+    return local_date(since, timezone or "UTC") + dt.timedelta(days=review_every_days)
 
 
 def _record(
@@ -219,7 +226,7 @@ async def create_goal(
         "visibility": data.visibility,
         "target_date": data.target_date,
         "review_every_days": data.review_every_days,
-        "next_review_due": next_review_due(data.review_every_days, None, now),
+        "next_review_due": await next_review_due(session, client_id, data.review_every_days, now),
         "external_id": data.external_id,
         "gas_levels": data.gas_levels.as_json() if data.gas_levels else None,
         "gas_weight": data.gas_weight,
@@ -279,8 +286,11 @@ async def update_goal(
     if "status" in changes:
         goal.completed_at = now if completing else None
     if "review_every_days" in changes:
-        goal.next_review_due = next_review_due(
-            changes["review_every_days"], goal.last_review_at, goal.created_at
+        goal.next_review_due = await next_review_due(
+            session,
+            goal.client_id,
+            changes["review_every_days"],
+            goal.last_review_at or goal.created_at,
         )
     for name, value in changes.items():
         setattr(goal, name, value)
