@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("waypoint.errors")
@@ -168,13 +169,29 @@ async def _validation_error(_: Request, exc: Exception) -> ProblemResponse:
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> ProblemResponse:
+async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug, title = STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
     if exc.status_code >= 500:
         slug, title = "internal-error", "Internal server error"
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
-    return problem_response(exc.status_code, slug, title, detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return problem_response(exc.status_code, slug, title, detail, headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (the router only names the first route's)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _unhandled_error(request: Request, exc: Exception) -> ProblemResponse:

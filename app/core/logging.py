@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+import traceback
 import uuid
 
+import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,6 +20,25 @@ from app.core.config import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access_log = structlog.get_logger("waypoint.access")
+error_log = structlog.get_logger("waypoint.errors")
+_INTERNAL_ERROR = orjson.dumps(
+    {"type": "/problems/internal-error", "title": "Internal server error", "status": 500}
+)
+
+
+def internal_error_start() -> Message:
+    return {
+        "type": "http.response.start",
+        "status": 500,
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(_INTERNAL_ERROR)).encode()),
+        ],
+    }
+
+
+def internal_error_body() -> Message:
+    return {"type": "http.response.body", "body": _INTERNAL_ERROR}
 
 
 def configure_logging(settings: Settings) -> None:
@@ -55,11 +76,13 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+        status_sent = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
                 status = message["status"]
+                status_sent = True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -68,13 +91,37 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Handled here, inside the request's log context, rather than by Starlette's
+            # outermost error middleware: the line keeps its request id and the client gets
+            # problem+json. Logged: the exception type and code locations, never its message
+            # or locals (they can hold SQL parameters, i.e. a user's text).
+            error_log.error(
+                "unhandled_error",
+                error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+                stack=traceback.format_list(traceback.extract_tb(exc.__traceback__)),
+            )
+            if status_sent:
+                return
+            await send_with_id(internal_error_start())
+            await send_with_id(internal_error_body())
         finally:
-            route = scope.get("route")
             access_log.info(
                 "request",
                 method=scope["method"],
-                route=getattr(route, "path", None) or "unmatched",
+                route=_route_template(scope),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             structlog.contextvars.clear_contextvars()
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched path template (``/v1/goals/{goal_id}``): ids stay out of the log line."""
+    # FastAPI 0.16x matches included routers lazily; the full template is on its route context.
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    template = getattr(context, "path_format", None)
+    if template:
+        return template
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
