@@ -98,5 +98,33 @@ def create_user(
     asyncio.run(run())
 
 
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """Create a demo therapist and client with goals, steps, reviews and an encouragement."""
+    from rich.table import Table
+
+    from app.core.db import get_engine, new_session
+    from app.demo.seed import seed_demo as run_seed
+
+    async def run():  # noqa: ANN202
+        async with new_session(write=True) as session:
+            result = await run_seed(session)
+            await session.commit()
+        await get_engine().dispose()
+        return result
+
+    result = asyncio.run(run())
+    if not result.created:
+        console.print("[yellow]The demo accounts already exist; nothing was changed.[/yellow]")
+    table = Table(title="Waypoint demo logins")
+    for column in ("role", "e-mail", "password"):
+        table.add_column(column)
+    for login in result.logins:
+        table.add_row(login.role, login.email, login.password or "(unchanged)")
+    console.print(table)
+    if result.created:
+        console.print(f"Sam's first goal: /v1/goals/{result.goal_ids[0]}/progress.svg")
+
+
 def main() -> None:
     cli()

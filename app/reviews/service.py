@@ -21,7 +21,12 @@ from app.reviews.schemas import ReviewCreate
 
 
 async def add_review(
-    session: AsyncSession, principal: Principal, goal_id: str | uuid.UUID, data: ReviewCreate
+    session: AsyncSession,
+    principal: Principal,
+    goal_id: str | uuid.UUID,
+    data: ReviewCreate,
+    *,
+    at: dt.datetime | None = None,
 ) -> Review:
     """Record a review and, in the same transaction, update the goal it is about.
 
@@ -32,7 +37,7 @@ async def add_review(
         session, principal, goal_id, clause=writable_goals(principal), for_update=True
     )
     timezone = await session.scalar(sa.select(User.timezone).where(User.id == goal.client_id))
-    at = due.now()
+    at = at or due.now()  # ``at``: only for back-dated demo data
     review = Review(
         goal_id=goal.id,
         client_id=goal.client_id,
@@ -54,7 +59,7 @@ async def add_review(
     goal.last_review_at = at
     goal.next_review_due = due.next_review_due(at, timezone or "UTC", goal.review_every_days)
     goal.version += 1
-    goal.updated_at = at
+    goal.updated_at = max(at, goal.updated_at)
     await session.flush()
     record_change(
         session,
