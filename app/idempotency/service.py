@@ -22,8 +22,13 @@ REPLAYED_HEADERS = ("content-type", "location", "etag")
 
 
 class IdempotentReplay(Exception):
-    def __init__(self, row: IdempotencyKey) -> None:
-        self.row = row
+    """Carries the stored response as plain values: the session is rolled back and closed
+    before the handler renders it, so no ORM object may cross that boundary."""
+
+    def __init__(self, status_code: int, body: str, headers: dict[str, str]) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.headers = headers
 
 
 async def check_idempotency_key(
@@ -86,7 +91,9 @@ async def check_idempotency_key(
         raise Conflict("This Idempotency-Key was already used with another request body.")
     if row.status_code is None:
         raise Conflict("A request with this Idempotency-Key is still being processed.")
-    raise IdempotentReplay(row)
+    raise IdempotentReplay(
+        row.status_code, row.response_body or "", dict(row.response_headers or {})
+    )
 
 
 @before_commit
@@ -110,13 +117,9 @@ async def store_idempotent_response(
 
 async def replay_response(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, IdempotentReplay)
-    row = exc.row
-    headers = dict(row.response_headers or {})
+    headers = dict(exc.headers)
     media_type = headers.pop("content-type", "application/json")
     headers["Idempotent-Replayed"] = "true"
     return Response(
-        content=row.response_body or "",
-        status_code=row.status_code or 200,
-        headers=headers,
-        media_type=media_type,
+        content=exc.body, status_code=exc.status_code, headers=headers, media_type=media_type
     )
