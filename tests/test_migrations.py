@@ -1,0 +1,95 @@
+"""From an empty database: upgrade to head, no drift from the models, downgrade to base."""
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
+
+from app.cli import alembic_config
+from app.core.db import sync_url
+from app.models import metadata
+from tests.conftest import DATABASE_URL
+
+VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+
+
+@pytest.fixture
+def empty_database(tmp_path) -> Iterator[str]:
+    """A brand-new database of the suite's kind: a temp SQLite file, or a throwaway PostgreSQL
+    database created (and dropped) next to the test database."""
+    url = make_url(sync_url(DATABASE_URL))
+    if url.get_backend_name() == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"waypoint_mig_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def table_names(url: str) -> set[str]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_matches_the_models_and_downgrade_removes_everything(empty_database):
+    assert table_names(empty_database) == set()
+    config = alembic_config(empty_database)
+    command.upgrade(config, "head")
+
+    engine = sa.create_engine(empty_database, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            assert set(metadata.tables) <= set(sa.inspect(conn).get_table_names())
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, metadata)
+            assert diff == [], f"models and migrations disagree: {diff}"
+            head = ScriptDirectory.from_config(config).get_current_head()
+            assert context.get_current_revision() == head
+            check_constraint_names(sa.inspect(conn))
+    finally:
+        engine.dispose()
+
+    command.upgrade(config, "head")  # a second upgrade is a no-op
+    command.downgrade(config, "base")
+    assert table_names(empty_database) - {"alembic_version"} == set()
+
+
+def check_constraint_names(inspector: sa.Inspector) -> None:
+    """The naming convention was on the metadata before the first table."""
+    for table in inspector.get_table_names():
+        if table == "alembic_version":
+            continue
+        for index in inspector.get_indexes(table):
+            assert re.match(r"^(ix|uq)_", index["name"]), (table, index["name"])
+        for fk in inspector.get_foreign_keys(table):
+            assert fk["name"] and fk["name"].startswith("fk_"), (table, fk)
+        for unique in inspector.get_unique_constraints(table):
+            if unique["name"]:
+                assert unique["name"].startswith("uq_"), (table, unique)
+
+
+def test_migration_files_are_dated_and_form_one_line():
+    files = sorted(p.name for p in VERSIONS.glob("*.py"))
+    assert files
+    for name in files:
+        assert re.match(r"^\d{4}_\d{2}_\d{2}_\d{4}-[0-9a-z]+_[a-z0-9_]+\.py$", name), name
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(script.get_heads()) == 1, "migrations have branched: add a merge revision"
