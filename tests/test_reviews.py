@@ -319,11 +319,6 @@ async def test_reviews_paginate_by_keyset(client, make_user):
     assert_problem(bad, 400)
 
 
-@pytest.mark.xfail(
-    reason="app/idempotency/service.py replays from an ORM row that the unit of work's rollback "
-    "expired and closed (DetachedInstanceError); reported to the lead",
-    strict=False,
-)
 async def test_idempotency_key_replays_a_review(client, make_user, sync_engine):
     owner = await make_user("client")
     goal = await create_goal(client, owner, review_every_days=7)

@@ -125,6 +125,7 @@ async def test_due_lists_only_visible_active_goals(client, make_user, sync_engin
     assert item["id"] == shared["id"]
     assert item["next_review_due"] == "2026-11-20"
     assert item["client_id"] == owner.id
+    assert set(item) == set(shared)  # a whole goal object, as GET /v1/goals/{id} shows it
 
     # A review moves the goal out of the due list.
     r = await client.post(

@@ -15,8 +15,10 @@ from app.auth.scopes import Scope
 from app.core.db import get_session
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit, set_next_link
+from app.goals.documents import goal_document, json_response
+from app.goals.schemas import GoalPage
 from app.reviews import service
-from app.reviews.schemas import DueGoalOut, DueGoalPage, ReviewCreate, ReviewOut, ReviewPage
+from app.reviews.schemas import ReviewCreate, ReviewOut, ReviewPage
 
 router = APIRouter(route_class=AuthenticatedRoute, tags=["reviews"])
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
@@ -77,17 +79,16 @@ async def list_reviews(
 @router.get(
     "/reviews/due",
     operation_id="reviews_due",
-    response_model=DueGoalPage,
+    response_model=GoalPage,
     responses=problem_responses(400, 401, 403, 422),
 )
 async def due_reviews(
     request: Request,
-    response: Response,
     principal: ReviewReader,
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> DueGoalPage:
+) -> Response:
     """Goals whose review is due: `next_review_due` is today or earlier, where "today" is the
     date in the goal's **client's** timezone (`users.timezone`; for a therapist, each client's
     own today). Only goals the caller may read (a therapist: linked clients' shared goals) and
@@ -95,10 +96,11 @@ async def due_reviews(
     review). Oldest due first (keyset on `next_review_due`, `id`). Needs `reviews:read`.
     """
     rows, next_cursor = await service.due_goals(session, principal, limit=limit, cursor=cursor)
-    set_next_link(request, response, next_cursor)
-    return DueGoalPage(
-        items=[DueGoalOut.model_validate(row._mapping) for row in rows], next_cursor=next_cursor
+    response = json_response(
+        {"items": [goal_document(row) for row in rows], "next_cursor": next_cursor}
     )
+    set_next_link(request, response, next_cursor)
+    return response
 
 
 @router.get(

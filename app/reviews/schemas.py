@@ -60,23 +60,3 @@ class ReviewOut(ResponseBody):
 class ReviewPage(ResponseBody):
     items: list[ReviewOut]
     next_cursor: str | None
-
-
-class DueGoalOut(ResponseBody):
-    """A goal whose review is due: enough to show a reminder (GET /v1/goals/{id} has the rest)."""
-
-    id: uuid.UUID
-    client_id: uuid.UUID
-    title: str
-    status: str
-    visibility: str
-    review_every_days: int | None
-    next_review_due: dt.date
-    last_review_at: dt.datetime | None
-    latest_rating: int | None
-    latest_gas_score: int | None
-
-
-class DueGoalPage(ResponseBody):
-    items: list[DueGoalOut]
-    next_cursor: str | None

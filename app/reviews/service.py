@@ -161,18 +161,7 @@ async def due_goals(
     at = due.now()
     timezones = await _visible_timezones(session, principal)
     query = (
-        sa.select(
-            Goal.id,
-            Goal.client_id,
-            Goal.title,
-            Goal.status,
-            Goal.visibility,
-            Goal.review_every_days,
-            Goal.next_review_due,
-            Goal.last_review_at,
-            Goal.latest_rating,
-            Goal.latest_gas_score,
-        )
+        sa.select(*Goal.__table__.c)
         .join(User, User.id == Goal.client_id)
         .where(
             readable_goals(principal),
