@@ -23,6 +23,7 @@ from app.auth.schemas import (
 )
 from app.core.db import get_session
 from app.core.errors import problem_responses
+from app.core.openapi import NO_VALIDATION_ERROR
 from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor, set_next_link
 from app.core.schemas import parse_object_id
 from app.models import PersonalAccessToken
@@ -61,6 +62,8 @@ def _oauth_error(error: str, description: str, headers: dict[str, str] | None = 
         400: {"model": OAuthError, "description": "RFC 6749 error"},
         **problem_responses(429),
     },
+    # Every field is optional and a string: what is missing or wrong is an RFC 6749 error.
+    openapi_extra={NO_VALIDATION_ERROR: True},
 )
 async def token(
     request: Request,

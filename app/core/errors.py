@@ -206,13 +206,30 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unhandled_error)
 
 
+def _header(description: str, type_: str = "string") -> dict[str, Any]:
+    return {"description": description, "schema": {"type": type_}}
+
+
+RESPONSE_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": _header("Always `Bearer`.")},
+    429: {
+        "Retry-After": _header("Seconds until a new attempt can succeed.", "integer"),
+        "RateLimit-Limit": _header("Failures allowed in the window.", "integer"),
+        "RateLimit-Remaining": _header("Failures left in the window.", "integer"),
+        "RateLimit-Reset": _header("Seconds until the window frees a slot.", "integer"),
+    },
+}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries declaring problem+json for each status."""
-    return {
-        status: {
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        responses[status] = {
             "model": Problem,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
             "description": STATUS_SLUGS.get(status, ("", "Error"))[1],
         }
-        for status in statuses
-    }
+        if status in RESPONSE_HEADERS:
+            responses[status]["headers"] = RESPONSE_HEADERS[status]
+    return responses

@@ -10,6 +10,8 @@ from fastapi.openapi.utils import get_openapi
 from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, ValidationItem
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# Put in a route's ``openapi_extra`` when FastAPI's automatic 422 can never happen there.
+NO_VALIDATION_ERROR = "x-waypoint-no-validation-error"
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -30,13 +32,16 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components["ValidationItem"] = ValidationItem.model_json_schema()
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
-            for code, response in operation.get("responses", {}).items():
+            responses = operation.get("responses", {})
+            if operation.pop(NO_VALIDATION_ERROR, False):
+                responses.pop("422", None)
+            for code, response in responses.items():
                 if code.isdigit() and int(code) >= 400 and "content" in response:
                     content = response["content"]
-                    if "application/json" in content and PROBLEM_MEDIA_TYPE not in content:
-                        ref = content["application/json"].get("schema", {}).get("$ref", "")
-                        if ref.endswith(("/HTTPValidationError", "/Problem")):
-                            response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
+                    ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+                    if ref.endswith(("/HTTPValidationError", "/Problem")):
+                        # problem+json only: `model=Problem` also made FastAPI add plain JSON.
+                        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
                     if code == "422":
                         response["description"] = "Validation failed"
                         response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
