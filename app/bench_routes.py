@@ -59,7 +59,7 @@ def _ceiling_goal(n: int, client_id: uuid.UUID, at: dt.datetime) -> dict[str, ob
         "progress": {
             "steps_total": steps_total,
             "steps_done": steps_done,
-            "percent": round(100 * steps_done / steps_total),
+            "percent": steps_done * 100 // steps_total,
             "latest_rating": n % 10 + 1,
             "latest_gas_score": n % 5 - 2,
         },

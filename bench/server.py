@@ -82,3 +82,67 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def _total_busy_seconds() -> float:
+    """CPU time all processes spent busy since boot (Linux /proc/stat), in seconds."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_seconds() -> float:
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(proc.name))
+            except OSError:
+                continue
+    return total
+
+
+class CpuMeter:
+    """Who used the CPU during a measurement: the server, PostgreSQL, wrk, and everyone else
+    (other processes on the machine make the figures noisy; the report says how much)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+
+    def __enter__(self) -> CpuMeter:
+        import resource
+
+        self._start = (
+            time.monotonic(),
+            _total_busy_seconds(),
+            cpu_seconds(self.server_pid),
+            _postgres_seconds(),
+            sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
+        )
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        import resource
+
+        end = (
+            time.monotonic(),
+            _total_busy_seconds(),
+            cpu_seconds(self.server_pid),
+            _postgres_seconds(),
+            sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
+        )
+        wall, busy, server, postgres, children = (
+            b - a for a, b in zip(self._start, end, strict=True)
+        )
+        self.wall = wall
+        self.server = server
+        self.postgres = postgres
+        self.wrk = children
+        self.other = max(0.0, busy - server - postgres - children)
+
+    def cores(self, seconds: float) -> float:
+        return seconds / self.wall if self.wall else 0.0

@@ -47,7 +47,11 @@ class WrkResult:
     statuses: dict[int, int] = field(default_factory=dict)
     socket_errors: dict[str, int] = field(default_factory=dict)
     non_2xx: int = 0
-    server_cpu_ms: float = 0.0  # server process CPU per request, filled in by the runner
+    # Filled in by the runner: CPU per request of the server and of PostgreSQL, and how many
+    # cores other processes on the machine kept busy meanwhile (noise).
+    server_cpu_ms: float = 0.0
+    db_cpu_ms: float = 0.0
+    other_cores: float = 0.0
     warmup_statuses: dict[int, int] = field(default_factory=dict)
     raw: str = ""
 
