@@ -128,9 +128,10 @@ async def test_roles_and_validation(client, make_user):
 
 
 async def test_scoped_tokens_still_manage_links(client, make_user):
-    """Care links need only the role scope."""
-    therapist = await make_user("therapist", scope="therapist")
-    patient = await make_user("client", scope="client")
+    """Care links need only the role scope, no goals scope."""
+    therapist = await make_user("therapist", scope="reviews:read")
+    patient = await make_user("client", scope="reviews:read")
+    assert "goals:read" not in patient.scope
     created = await link(client, therapist, patient)
     assert len((await client.get("/v1/care-links", headers=patient.headers)).json()["items"]) == 1
     r = await client.delete(f"/v1/care-links/{created['id']}", headers=patient.headers)
