@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import anyio
 import pytest
 import sqlalchemy as sa
 
@@ -365,3 +366,26 @@ async def test_review_writes_change_log_and_therapist_access(client, make_user, 
         )
     assert changes[-2:] == ["review", "goal"]
     assert accesses == ["create"]
+
+
+async def test_concurrent_reviews_apply_one_after_the_other(client, make_user):
+    world = await make_world(client, make_user)
+    goal = world.shared
+
+    async def add(rating: int, actor: Actor) -> None:
+        r = await client.post(
+            f"/v1/goals/{goal['id']}/reviews", json={"rating": rating}, headers=actor.headers
+        )
+        assert r.status_code == 201, r.text
+
+    async with anyio.create_task_group() as tg:
+        for rating in range(8):
+            tg.start_soon(add, rating, world.owner if rating % 2 else world.therapist)
+    after = (await client.get(f"/v1/goals/{goal['id']}", headers=world.owner.headers)).json()
+    reviews = (
+        await client.get(f"/v1/goals/{goal['id']}/reviews", headers=world.owner.headers)
+    ).json()["items"]
+    assert len(reviews) == 8
+    assert after["version"] == goal["version"] + 8  # no lost update
+    # The goal carries the values of the review that was written last.
+    assert after["progress"]["latest_rating"] == reviews[0]["rating"]
