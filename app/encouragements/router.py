@@ -16,6 +16,7 @@ from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit, set_next_link
 from app.encouragements import service
 from app.encouragements.schemas import EncouragementCreate, EncouragementOut, EncouragementPage
+from app.goals.documents import json_response
 
 router = APIRouter(route_class=AuthenticatedRoute, tags=["encouragements"])
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
@@ -48,7 +49,6 @@ async def send_encouragement(
 )
 async def list_encouragements(
     request: Request,
-    response: Response,
     principal: Reader,
     session: SessionDep,
     goal_id: Annotated[uuid.UUID | None, Query(description="Only those about this goal.")] = None,
@@ -57,17 +57,16 @@ async def list_encouragements(
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> EncouragementPage:
+) -> Response:
     """A client: everything they received (notes and celebrations). A therapist: the notes they
     sent to clients they are still linked with. Encouragements about a deleted goal are gone.
     Newest first (keyset on `created_at`, `id`)."""
-    rows, next_cursor = await service.list_encouragements(
+    items, next_cursor = await service.list_encouragements(
         session, principal, goal_id=goal_id, unread=unread, limit=limit, cursor=cursor
     )
+    response = json_response({"items": items, "next_cursor": next_cursor})
     set_next_link(request, response, next_cursor)
-    return EncouragementPage(
-        items=[EncouragementOut.model_validate(r) for r in rows], next_cursor=next_cursor
-    )
+    return response
 
 
 @router.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,17 @@ from app.core.schemas import parse_object_id
 from app.encouragements.schemas import EncouragementCreate
 from app.goals.access import client_for_write, goal_from_path, linked_clients, readable_goals
 from app.models import Encouragement, Goal, Step
+
+NOTE_FIELDS = (
+    "id", "client_id", "author_id", "author_role", "goal_id", "step_id", "message", "kind",
+    "read_at", "created_at",
+)  # fmt: skip
+NOTE_COLUMNS = tuple(Encouragement.__table__.c[name] for name in NOTE_FIELDS)
+
+
+def note_document(row: Any) -> dict[str, Any]:
+    """An encouragement (Core row or ORM object) as the API shows it."""
+    return {name: getattr(row, name) for name in NOTE_FIELDS}
 
 
 async def send(
@@ -101,8 +113,8 @@ async def list_encouragements(
     unread: bool | None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Encouragement], str | None]:
-    query = sa.select(Encouragement).where(_visible(principal))
+) -> tuple[list[dict[str, Any]], str | None]:
+    query = sa.select(*NOTE_COLUMNS).where(_visible(principal))
     if goal_id is not None:
         query = query.where(Encouragement.goal_id == goal_id)
     if unread is True:
@@ -113,7 +125,7 @@ async def list_encouragements(
         at, eid = decode_cursor(cursor, dt.datetime, uuid.UUID)
         query = query.where(sa.tuple_(Encouragement.created_at, Encouragement.id) < (at, eid))
     query = query.order_by(Encouragement.created_at.desc(), Encouragement.id.desc())
-    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    rows = list((await session.execute(query.limit(limit + 1))).all())
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -130,7 +142,7 @@ async def list_encouragements(
             object_type="encouragement",
             object_ids=ids,
         )
-    return rows, next_cursor
+    return [note_document(r) for r in rows], next_cursor
 
 
 async def mark_read(session: AsyncSession, principal: Principal, raw_id: str) -> Encouragement:

@@ -62,18 +62,18 @@ async def create_review(
 async def list_reviews(
     goal_id: str,
     request: Request,
-    response: Response,
     principal: ReviewReader,
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> ReviewPage:
+) -> Response:
     """A goal's reviews, newest first (keyset on `created_at`, `id`)."""
-    rows, next_cursor = await service.list_reviews(
+    items, next_cursor = await service.list_reviews(
         session, principal, goal_id, limit=limit, cursor=cursor
     )
+    response = json_response({"items": items, "next_cursor": next_cursor})
     set_next_link(request, response, next_cursor)
-    return ReviewPage(items=[ReviewOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return response
 
 
 @router.get(

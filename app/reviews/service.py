@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,17 @@ from app.goals.access import goal_from_path, linked_clients, readable_goals, wri
 from app.models import Goal, Review, User
 from app.reviews import due
 from app.reviews.schemas import ReviewCreate
+
+REVIEW_FIELDS = (
+    "id", "goal_id", "author_id", "author_role", "rating", "gas_score", "achievement_status",
+    "reflection", "next_steps", "created_at",
+)  # fmt: skip
+REVIEW_COLUMNS = tuple(Review.__table__.c[name] for name in REVIEW_FIELDS)
+
+
+def review_document(row: Any) -> dict[str, Any]:
+    """A review (Core row or ORM object) as the API shows it."""
+    return {name: getattr(row, name) for name in REVIEW_FIELDS}
 
 
 async def add_review(
@@ -95,15 +107,15 @@ async def list_reviews(
     *,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Review], str | None]:
+) -> tuple[list[dict[str, Any]], str | None]:
     """A goal's reviews, newest first, keyset on ``(created_at, id)``."""
     goal = await goal_from_path(session, principal, goal_id)
-    query = sa.select(Review).where(Review.goal_id == goal.id)
+    query = sa.select(*REVIEW_COLUMNS).where(Review.goal_id == goal.id)
     if cursor:
         at, rid = decode_cursor(cursor, dt.datetime, uuid.UUID)
         query = query.where(sa.tuple_(Review.created_at, Review.id) < (at, rid))
     query = query.order_by(Review.created_at.desc(), Review.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(query)).all())
+    rows = list((await session.execute(query)).all())
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -116,7 +128,7 @@ async def list_reviews(
         object_type="review",
         object_ids=[r.id for r in rows],
     )
-    return rows, next_cursor
+    return [review_document(r) for r in rows], next_cursor
 
 
 async def get_review(session: AsyncSession, principal: Principal, review_id: str) -> Review:
