@@ -154,3 +154,15 @@ async def test_dashboard_query_count_is_fixed(client, make_user, count_statement
     # One query for the page of clients, one for all their goal aggregates, one insert for
     # the access log.
     assert count_statements.count == 3, count_statements.statements
+
+
+async def test_ended_link_leaves_the_dashboard(client, make_user):
+    therapist = await make_user("therapist")
+    patient = await make_user("client")
+    await link(client, therapist, patient)
+    await create_goal(client, patient)
+    assert len((await dashboard(client, therapist))["items"]) == 1
+    links = (await client.get("/v1/care-links", headers=therapist.headers)).json()["items"]
+    r = await client.delete(f"/v1/care-links/{links[0]['id']}", headers=therapist.headers)
+    assert r.status_code == 204
+    assert (await dashboard(client, therapist))["items"] == []
