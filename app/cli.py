@@ -44,6 +44,10 @@ def serve(
     """Run the API with uvicorn."""
     import uvicorn
 
+    from app.core.config import get_settings
+    from app.core.logging import configure_logging
+
+    configure_logging(get_settings())
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -51,7 +55,8 @@ def serve(
         port=port,
         workers=workers,
         reload=reload,
-        access_log=False,
+        access_log=False,  # our middleware writes one JSON line per request
+        log_config=None,  # uvicorn's own lines go through configure_logging's JSON handler
         proxy_headers=True,
     )
 
@@ -81,21 +86,41 @@ def create_user(
     timezone: str = "UTC",
 ) -> None:
     """Create an account from the command line."""
+    from pydantic import ValidationError
+
     from app.auth.schemas import RegisterRequest
     from app.auth.service import register
-    from app.core.db import new_session
+    from app.core.db import get_engine, new_session
+    from app.core.errors import Conflict
 
-    data = RegisterRequest(
-        email=email, password=password, display_name=display_name, role=role, timezone=timezone
-    )
+    try:
+        data = RegisterRequest(
+            email=email,
+            password=password,
+            display_name=display_name,
+            role=role,  # type: ignore[arg-type]
+            timezone=timezone,
+        )
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False):
+            field = ".".join(str(part) for part in error["loc"])
+            console.print(f"[red]{field}: {error['msg']}[/red]")
+        raise typer.Exit(2) from None
 
     async def run() -> None:
-        async with new_session(write=True) as session:
-            user = await register(session, data)
-            await session.commit()
-            console.print(f"created {user.role} {user.email} ({user.id})")
+        try:
+            async with new_session(write=True) as session:
+                user = await register(session, data)
+                await session.commit()
+                console.print(f"created {user.role} {user.email} ({user.id})")
+        finally:
+            await get_engine().dispose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except Conflict as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
 
 
 @cli.command("seed-demo")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 import traceback
 import uuid
+from typing import Any
 
 import orjson
 import structlog
@@ -41,24 +43,55 @@ def internal_error_body() -> Message:
     return {"type": "http.response.body", "body": _INTERNAL_ERROR}
 
 
+class _Stdout:
+    """sys.stdout looked up at each write, so a replaced stdout (tests, reloaders) is honoured."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+_STDOUT = _Stdout()
+
+
 def configure_logging(settings: Settings) -> None:
-    renderer = (
+    """One JSON object per line on stdout, for our own lines and for the standard library's
+    (uvicorn, SQLAlchemy warnings) alike; each carries the request id while a request runs."""
+    level = logging.getLevelName(settings.log_level.upper())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any = (
         structlog.processors.JSONRenderer()
         if settings.log_json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelName(settings.log_level.upper())
-        ),
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.WriteLoggerFactory(file=_STDOUT),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
+    handler = logging.StreamHandler(_STDOUT)  # type: ignore[arg-type]
+    handler.set_name("waypoint")
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != "waypoint"] + [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    # httpx logs every URL it calls at INFO; webhook URLs can carry their owner's secrets.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
 
 
 class RequestContextMiddleware:
