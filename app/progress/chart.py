@@ -258,16 +258,18 @@ def _ratings_line(
             stroke_linecap="round",
             class_="ratings-line",
         )
+    # Many reviews: smaller points, so the line stays readable.
+    radius = 4.5 if len(points) <= 30 else 3 if len(points) <= 60 else 2
     for px, py in points:
         _el(
             group,
             "circle",
             cx=_fmt(px),
             cy=_fmt(py),
-            r=4.5,
+            r=radius,
             fill="#ffffff",
             stroke=RATING,
-            stroke_width=2.5,
+            stroke_width=2.5 if radius > 3 else 1.5,
             class_="rating-point",
         )
     last_x, last_y = points[-1]
