@@ -265,3 +265,19 @@ async def test_celebrations_appear_for_the_client(client, make_user):
     first = (await received(client, owner))[0]
     r = await client.post(f"/v1/encouragements/{first['id']}/read", headers=owner.headers)
     assert r.status_code == 200 and r.json()["read_at"]
+
+
+async def test_idempotency_key_sends_once(client, make_user):
+    world = await make_world(client, make_user)
+    headers = {**world.therapist.headers, "Idempotency-Key": "note-1"}
+    body = {"client_id": world.owner.id, "message": "Proud of you"}
+    first = await client.post("/v1/encouragements", json=body, headers=headers)
+    again = await client.post("/v1/encouragements", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert len(await received(client, world.owner)) == 1
+    other = await client.post(
+        "/v1/encouragements", json={**body, "message": "Different"}, headers=headers
+    )
+    assert_problem(other, 409, "conflict")
+    assert len(await received(client, world.owner)) == 1
