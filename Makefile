@@ -9,6 +9,7 @@ WORKERS ?= 1
 .PHONY: run test lint format openapi migrate bench clean
 
 $(BIN)/waypoint: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Waypoint needs Python 3.11+ (set PYTHON=python3.x)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

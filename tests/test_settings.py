@@ -161,3 +161,11 @@ async def test_cors_answers_preflights_for_configured_origins(isolated_settings)
         assert r.headers["access-control-allow-origin"] == "https://app.example"
         other = await c.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_the_readme_documents_every_setting():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`WAYPOINT_{name.upper()}`" in readme, f"README lacks WAYPOINT_{name.upper()}"
