@@ -169,3 +169,34 @@ async def test_every_authenticated_route_refuses_a_forged_token(client, make_use
     ):
         r = await client.request(method, path, headers=forged, json={})
         assert_unauthorized(r)
+
+
+def test_python_jose_is_confined_to_core_security():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "app"
+    users = sorted(
+        str(path.relative_to(root.parent))
+        for path in root.rglob("*.py")
+        if any(
+            line.strip().startswith(("import jose", "from jose"))
+            for line in path.read_text().splitlines()
+        )
+    )
+    assert users == ["app/core/security.py"]
+
+
+def test_the_token_is_signed_with_hs256_and_typed():
+    from app.core.security import ALGORITHMS, create_access_token, decode_access_token
+
+    assert ALGORITHMS == ["HS256"]
+    token, lifetime = create_access_token(
+        user_id=uuid.uuid4(), role="client", scopes=["client"], session_id=None
+    )
+    head, body, _ = token.split(".")
+    header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    assert header["alg"] == "HS256"
+    assert {"sub", "role", "scope", "iat", "exp", "iss", "aud", "jti", "typ"} <= set(claims)
+    assert claims["exp"] - claims["iat"] == lifetime == 900
+    assert decode_access_token(token).role == "client"
