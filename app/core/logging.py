@@ -87,9 +87,12 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if h.get_name() != "waypoint"] + [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # RequestContextMiddleware writes the access line (route template, no query string).
+    logging.getLogger("uvicorn.access").handlers = []
+    logging.getLogger("uvicorn.access").propagate = False
     # httpx logs every URL it calls at INFO; webhook URLs can carry their owner's secrets.
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
 
