@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
@@ -18,6 +19,7 @@ from app.core.db import get_engine
 from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.openapi import build_openapi
+from app.core.security import dummy_password_hash
 from app.health.router import router as health_router
 from app.idempotency.service import IdempotentReplay, replay_response
 
@@ -37,6 +39,8 @@ def _operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    # Computed now, so the first login with an unknown e-mail costs no more than any other.
+    await anyio.to_thread.run_sync(dummy_password_hash)
     yield
     await get_engine().dispose()
 

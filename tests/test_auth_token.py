@@ -203,3 +203,12 @@ async def test_refresh_can_narrow_but_never_widen(client, make_user):
         },
     )
     assert_oauth_error(wider, "invalid_scope")
+
+
+async def test_startup_prepares_the_dummy_hash(app_instance):
+    """The first unknown-e-mail login must not pay for hashing the dummy password."""
+    from app.core.security import dummy_password_hash
+
+    dummy_password_hash.cache_clear()
+    async with app_instance.router.lifespan_context(app_instance):
+        assert dummy_password_hash.cache_info().currsize == 1
