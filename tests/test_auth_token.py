@@ -212,3 +212,13 @@ async def test_startup_prepares_the_dummy_hash(app_instance):
     dummy_password_hash.cache_clear()
     async with app_instance.router.lifespan_context(app_instance):
         assert dummy_password_hash.cache_info().currsize == 1
+
+
+async def test_a_read_only_login_cannot_write_goals(client, make_user):
+    """The scope subset reaches the real domain routes: goals:write is missing -> 403."""
+    ann = await make_user("client", scope="goals:read")
+    created = await client.post("/v1/goals", headers=ann.headers, json={"title": "Run 5k"})
+    assert_problem(created, 403, "insufficient-scope")
+    listed = await client.get("/v1/goals", headers=ann.headers)
+    assert listed.status_code == 200
+    assert listed.json()["items"] == []
