@@ -36,7 +36,12 @@ from rich.panel import Panel  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.load import BIG_CLIENT_EMAIL, load, reset_schema  # noqa: E402
-from bench.server import CpuMeter, Server  # noqa: E402
+from bench.server import (  # noqa: E402
+    CpuMeter,
+    Server,
+    renice_postgres_backends,
+    set_session_priority,
+)
 from bench.wrk import WrkResult, ensure_wrk, run_wrk  # noqa: E402
 
 console = Console(width=max(Console().width, 132))
@@ -165,9 +170,12 @@ def measure(server: Server, wrk: str, scenario: Scenario, tokens: Path, opts: di
             duration=duration,
             connections=opts["connections"],
             threads=opts["threads"],
+            nice=opts["nice"],
         )
 
     warm = go(opts["warmup"]) if opts["warmup"] > 0 else WrkResult()
+    if opts["nice"] and server.database_url.startswith("postgresql"):
+        renice_postgres_backends(server.database_url, opts["nice"])
     with CpuMeter(server.pid) as cpu:
         result = go(opts["duration"])
     per_request = 1000 / max(result.requests, 1)
@@ -199,7 +207,7 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
     created_before = count_goals(url, CREATE_TITLE)
 
     results: dict[str, WrkResult] = {}
-    with Server(url, BENCH_ENV, VAR / f"server-{name}.log") as server:
+    with Server(url, BENCH_ENV, VAR / f"server-{name}.log", opts["nice"]) as server:
         cursor = deep_cursor(server.base_url, big, opts["deep"])
         for scenario in SCENARIOS:
             if scenario.key == "deep":
@@ -356,6 +364,13 @@ def main(
         DEFAULT_POSTGRES
     ),
     reuse: Annotated[bool, typer.Option(help="Keep already loaded data.")] = False,
+    nice: Annotated[
+        int,
+        typer.Option(
+            help="Run the server, wrk and the benchmark's PostgreSQL backends at this nice "
+            "value (e.g. -10, needs root) when the machine is shared with other work."
+        ),
+    ] = 0,
 ) -> None:
     """Benchmark GET and POST /v1/goals against the ceiling and bare-insert baselines."""
     if only not in (None, "sqlite", "postgres"):
@@ -370,8 +385,12 @@ def main(
         "deep": deep,
         "tokens": tokens,
         "reuse": reuse,
+        "nice": nice,
         "wrk": ensure_wrk(),
     }
+    previous_priority = set_session_priority(nice) if nice else None
+    if nice and previous_priority is None:
+        console.print("[yellow]could not change this session's priority (needs root)[/]")
     databases = [("sqlite", f"sqlite:///{sqlite_path.resolve()}"), ("postgres", postgres_url)]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
     report = [f"# make bench, {stamp}, {platform.node()}, nproc {os.cpu_count()}\n"]
@@ -387,6 +406,8 @@ def main(
             "checks": [asdict(c) for c in found],
         }
         failed |= not all(c.passed for c in found)
+    if previous_priority is not None:
+        set_session_priority(previous_priority)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stamp}.md").write_text("\n".join(report))
     (RESULTS / f"{stamp}.json").write_text(json.dumps(summary, indent=2, default=str))

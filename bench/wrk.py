@@ -77,8 +77,10 @@ def run_wrk(
     duration: float,
     connections: int,
     threads: int,
+    nice: int = 0,
 ) -> WrkResult:
     args = [
+        *(["nice", "-n", str(nice)] if nice else []),
         wrk,
         f"-t{threads}",
         f"-c{connections}",
