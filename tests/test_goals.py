@@ -1,6 +1,7 @@
 """Goals: fields, validation, status rules, external ids, versions and conditional requests."""
 
 import datetime as dt
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -379,3 +380,61 @@ async def test_next_review_due_counts_in_the_clients_timezone(client, make_user,
             f"/v1/goals/{goal['id']}", json={"review_every_days": 10}, headers=actor.headers
         )
         assert r.json()["next_review_due"] == (expected + dt.timedelta(days=7)).isoformat()
+
+
+async def test_list_items_are_exactly_the_single_goal_documents(client, make_user, sync_engine):
+    """The list renders goals its own fast way; it must match GET /v1/goals/{id} exactly."""
+    therapist = await make_user("therapist")
+    patient = await make_user("client")
+    await link(client, therapist, patient)
+    full = await new_goal(
+        client,
+        patient,
+        title='Quotes " and \\ backslash, \u00e9t\u00e9 \U0001f331',
+        description="line\nbreak\ttab",
+        motivation="m",
+        success_criteria="s",
+        category="c",
+        priority="low",
+        target_date="2027-01-31",
+        review_every_days=5,
+        external_id="x-1",
+        gas_levels=GAS,
+        gas_weight=9,
+    )
+    await new_goal(client, therapist, client_id=patient.id)
+    done = await new_goal(client, patient)
+    await client.patch(
+        f"/v1/goals/{done['id']}",
+        json={"status": "completed", "achievement_status": "achieved"},
+        headers=patient.headers,
+    )
+    step = await client.post(
+        f"/v1/goals/{full['id']}/steps", json={"title": "s"}, headers=patient.headers
+    )
+    await client.post(f"/v1/goals/{full['id']}/steps", json={"title": "t"}, headers=patient.headers)
+    await client.post(f"/v1/goals/{full['id']}/steps", json={"title": "u"}, headers=patient.headers)
+    await client.patch(
+        f"/v1/steps/{step.json()['id']}", json={"status": "done"}, headers=patient.headers
+    )
+    # A timestamp that falls on a whole second (no microseconds) renders the same way too.
+    from app.models import Goal
+
+    with sync_engine.begin() as conn:
+        conn.execute(
+            sa.update(Goal.__table__)
+            .where(Goal.__table__.c.id == uuid.UUID(done["id"]))
+            .values(created_at=dt.datetime(2026, 2, 3, 4, 5, 6, tzinfo=dt.UTC), latest_rating=7,
+                    latest_gas_score=-1)
+        )  # fmt: skip
+    for actor in (patient, therapist):
+        listed = (await client.get("/v1/goals", headers=actor.headers)).json()["items"]
+        assert len(listed) == (3 if actor is patient else 3)
+        for item in listed:
+            single = await client.get(f"/v1/goals/{item['id']}", headers=actor.headers)
+            assert item == single.json()
+            assert list(item) == list(single.json())  # same field order as well
+    by_id = {g["id"]: g for g in listed}
+    assert by_id[full["id"]]["progress"]["percent"] == 33
+    assert by_id[done["id"]]["created_at"] == "2026-02-03T04:05:06Z"
+    assert by_id[done["id"]]["progress"]["latest_gas_score"] == -1

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Request, Response, status
 
 from app.auth.dependencies import CurrentPrincipal, principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.auth.scopes import Scope
 from app.carelinks import service
 from app.carelinks.schemas import CareLinkOut, CareLinkPage, InviteOut, RedeemInviteRequest
-from app.core.db import get_session
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit, set_next_link
 from app.core.schemas import parse_object_id
+from app.goals.documents import SessionDep
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 Therapist = principal_with(Scope.THERAPIST)
 Client = principal_with(Scope.CLIENT)
 

@@ -6,29 +6,28 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import AwareDatetime
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.auth.scopes import Scope
-from app.core.db import get_session
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit
 from app.goals import service
 from app.goals.documents import (
     IfMatch,
     IfNoneMatch,
+    SessionDep,
     etag,
     goal_document,
     json_response,
     not_modified,
     not_modified_response,
 )
+from app.goals.listing import list_goals_page
 from app.goals.schemas import ExternalId, GoalCreate, GoalOut, GoalPage, GoalStatus, GoalUpdate
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 Reader = principal_with(Scope.GOALS_READ)
 Writer = principal_with(Scope.GOALS_WRITE)
 router = APIRouter(route_class=AuthenticatedRoute, tags=["goals"])
@@ -54,7 +53,7 @@ async def list_goals(
     cursor: Cursor = None,
 ) -> Response:
     """The goals you may see, newest `updated_at` first, each with its progress."""
-    items, next_cursor = await service.list_goals(
+    body, next_cursor = await list_goals_page(
         session,
         principal,
         limit=limit,
@@ -67,7 +66,7 @@ async def list_goals(
     headers = None
     if next_cursor is not None:
         headers = {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
-    return json_response({"items": items, "next_cursor": next_cursor}, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.post(

@@ -1,15 +1,11 @@
-"""Goals: create, list, read, update, delete; the rules of api.md section 4.
-
-The list is the hot path: one Core SELECT of the columns the API shows, built once per shape
-and run with bound parameters; rows go straight to dicts for orjson, with no ORM objects.
-"""
+"""Goals: create, read, update, delete; the rules of api.md section 4 (the list, the hot
+path, is in ``listing.py``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import types
 import uuid
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,15 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
 from app.changes.service import record_change
-from app.core.db import UTCDateTime, utcnow
+from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, ValidationFailed
-from app.core.pagination import decode_cursor, encode_cursor
 from app.encouragements.celebrations import celebrate_completed
 from app.goals.access import (
     client_for_write,
     deletable_goals,
     goal_from_path,
-    goals_readable_by,
     writable_goals,
 )
 from app.goals.documents import check_if_match, goal_document
@@ -38,13 +32,6 @@ from app.reviews.due import local_date
 GOALS = Goal.__table__
 STEPS = Step.__table__
 REVIEWS = Review.__table__
-# Every column the API shows; the bookkeeping ones (marks, deleted_at) stay in the database.
-DOCUMENT_COLUMNS = [
-    column
-    for column in GOALS.c
-    if column.key not in ("deleted_at", "last_review_at")
-    and not column.key.startswith("celebrated_")
-]
 _INSERT = sa.insert(GOALS)
 _EXTERNAL_ID_TAKEN = (
     sa.select(GOALS.c.id)
@@ -56,100 +43,6 @@ _EXTERNAL_ID_TAKEN = (
     )
     .limit(1)
 )
-
-
-@lru_cache(maxsize=64)
-def _list_statement(
-    is_client: bool,
-    by_client: bool,
-    by_status: bool,
-    by_external_id: bool,
-    since: bool,
-    after: bool,
-) -> sa.Select[Any]:
-    """One statement per shape of the query, built once; values are bound per request."""
-    caller = sa.bindparam("caller", type_=GOALS.c.id.type)
-    query = sa.select(*DOCUMENT_COLUMNS).where(goals_readable_by(is_client, caller))
-    if by_client:
-        query = query.where(GOALS.c.client_id == sa.bindparam("client_id"))
-    if by_status:
-        query = query.where(GOALS.c.status == sa.bindparam("status"))
-    if by_external_id:
-        query = query.where(GOALS.c.external_id == sa.bindparam("external_id"))
-    if since:
-        query = query.where(GOALS.c.updated_at >= sa.bindparam("since", type_=UTCDateTime()))
-    if after:
-        query = query.where(
-            sa.tuple_(GOALS.c.updated_at, GOALS.c.id)
-            < sa.tuple_(
-                sa.bindparam("after_updated_at", type_=UTCDateTime()),
-                sa.bindparam("after_id", type_=GOALS.c.id.type),
-            )
-        )
-    return query.order_by(GOALS.c.updated_at.desc(), GOALS.c.id.desc()).limit(
-        sa.bindparam("limit", type_=sa.Integer())
-    )
-
-
-async def list_goals(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    limit: int,
-    cursor: str | None = None,
-    client_id: uuid.UUID | None = None,
-    status: str | None = None,
-    external_id: str | None = None,
-    updated_since: dt.datetime | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of the goals the caller may see, newest ``updated_at`` first."""
-    params: dict[str, Any] = {"caller": principal.user_id, "limit": limit + 1}
-    if client_id is not None:
-        params["client_id"] = client_id
-    if status is not None:
-        params["status"] = status
-    if external_id is not None:
-        params["external_id"] = external_id
-    if updated_since is not None:
-        params["since"] = updated_since
-    if cursor:
-        params["after_updated_at"], params["after_id"] = decode_cursor(
-            cursor, dt.datetime, uuid.UUID
-        )
-    statement = _list_statement(
-        principal.is_client,
-        client_id is not None,
-        status is not None,
-        external_id is not None,
-        updated_since is not None,
-        bool(cursor),
-    )
-    connection = await session.connection()
-    rows = (await connection.execute(statement, params)).all()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].updated_at, rows[-1].id)
-    if principal.is_therapist:
-        _log_reads(session, principal, [(row.client_id, row.id) for row in rows])
-    return [goal_document(row) for row in rows], next_cursor
-
-
-def _log_reads(
-    session: AsyncSession, principal: Principal, goals: list[tuple[uuid.UUID, uuid.UUID]]
-) -> None:
-    by_client: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for client_id, goal_id in goals:
-        by_client.setdefault(client_id, []).append(goal_id)
-    for client_id, ids in by_client.items():
-        record_access(
-            session,
-            principal,
-            client_id=client_id,
-            action="read",
-            object_type="goal",
-            object_ids=ids,
-        )
 
 
 async def _ensure_external_id_free(

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Request, Response, status
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.auth.scopes import Scope
-from app.core.db import get_session
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit
 from app.goals.documents import (
     IfMatch,
     IfNoneMatch,
+    SessionDep,
     etag,
     json_response,
     not_modified,
@@ -25,7 +22,6 @@ from app.goals.documents import (
 from app.steps import service
 from app.steps.schemas import StepCreate, StepOut, StepPage, StepUpdate
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 Reader = principal_with(Scope.GOALS_READ)
 Writer = principal_with(Scope.GOALS_WRITE)
 

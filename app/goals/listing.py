@@ -1,0 +1,197 @@
+"""``GET /v1/goals``, the hot path: one SELECT per page, built once per query shape, with the
+caller and the filters bound per request; no ORM objects and no per-row Python work that the
+database can do.
+
+On SQLite the database renders each goal's JSON itself (``json_object``), so a page is the
+rows' text joined; on PostgreSQL the rows come back as native values from psycopg and are
+rendered by ``goal_row_document`` and orjson. Either way the JSON is the one ``goal_document``
+gives for a single goal (a test compares them field by field).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from functools import lru_cache
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accesslog.service import record_access
+from app.auth.dependencies import Principal
+from app.core.db import UTCDateTime
+from app.core.pagination import decode_cursor, encode_cursor
+from app.goals.access import goals_readable_by
+from app.goals.documents import percent
+from app.goals.reads import fetch_rows
+from app.models import Goal
+
+GOALS = Goal.__table__
+# The goal's fields in the order the API shows them (``progress`` is assembled from the last
+# four counters).
+FIELDS = (
+    "id", "client_id", "created_by", "title", "description", "motivation", "success_criteria",
+    "category", "priority", "status", "achievement_status", "visibility", "target_date",
+    "review_every_days", "next_review_due", "external_id", "gas_levels", "gas_weight",
+    "completed_at", "version", "created_at", "updated_at",
+)  # fmt: skip
+COUNTERS = ("steps_total", "steps_done", "latest_rating", "latest_gas_score")
+UUIDS = {"id", "client_id", "created_by"}
+TIMESTAMPS = {"completed_at", "created_at", "updated_at"}
+
+
+def _sqlite_value(name: str) -> str:
+    column = f"goals.{name}"
+    if name in UUIDS:  # stored as 32 hex digits
+        parts = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+        return "||'-'||".join(f"substr({column},{start},{length})" for start, length in parts)
+    if name in TIMESTAMPS:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC)
+        return f"replace(replace({column},'.000000',''),' ','T')||'Z'"
+    if name == "gas_levels":
+        return f"json({column})"
+    return column
+
+
+def _sqlite_document() -> sa.ColumnElement[str]:
+    pairs = ", ".join(f"'{name}', {_sqlite_value(name)}" for name in FIELDS)
+    progress = (
+        "json_object('steps_total', goals.steps_total, 'steps_done', goals.steps_done, "
+        "'percent', CASE WHEN goals.steps_total > 0 "
+        "THEN goals.steps_done * 100 / goals.steps_total ELSE 0 END, "
+        "'latest_rating', goals.latest_rating, 'latest_gas_score', goals.latest_gas_score)"
+    )
+    return sa.literal_column(f"json_object({pairs}, 'progress', {progress})", sa.String())
+
+
+def _raw(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """The column as the driver returns it (no type processing per row)."""
+    return sa.type_coerce(column, sa.String()).label(f"raw_{column.key}")
+
+
+@lru_cache(maxsize=128)
+def list_statement(
+    dialect: str,
+    is_client: bool,
+    by_client: bool,
+    by_status: bool,
+    by_external_id: bool,
+    since: bool,
+    after: bool,
+) -> sa.Select[Any]:
+    """One statement per shape of the query; values are bound per request."""
+    keys = (_raw(GOALS.c.id), _raw(GOALS.c.client_id), _raw(GOALS.c.updated_at))
+    if dialect == "sqlite":
+        query = sa.select(_sqlite_document(), *keys)
+    else:
+        query = sa.select(*keys, *(GOALS.c[name] for name in (*FIELDS, *COUNTERS)))
+    caller = sa.bindparam("caller", type_=GOALS.c.id.type)
+    query = query.where(goals_readable_by(is_client, caller))
+    if by_client:
+        query = query.where(GOALS.c.client_id == sa.bindparam("client_id"))
+    if by_status:
+        query = query.where(GOALS.c.status == sa.bindparam("status"))
+    if by_external_id:
+        query = query.where(GOALS.c.external_id == sa.bindparam("external_id"))
+    if since:
+        query = query.where(GOALS.c.updated_at >= sa.bindparam("since", type_=UTCDateTime()))
+    if after:
+        query = query.where(
+            sa.tuple_(GOALS.c.updated_at, GOALS.c.id)
+            < sa.tuple_(
+                sa.bindparam("after_updated_at", type_=UTCDateTime()),
+                sa.bindparam("after_id", type_=GOALS.c.id.type),
+            )
+        )
+    return query.order_by(GOALS.c.updated_at.desc(), GOALS.c.id.desc()).limit(
+        sa.bindparam("limit", type_=sa.Integer())
+    )
+
+
+def goal_row_document(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A row of the PostgreSQL statement (after the three raw key columns) as the API shows
+    it; the same shape as ``goal_document``."""
+    document = dict(zip(FIELDS, row[3:-4], strict=True))
+    total, done, rating, gas = row[-4:]
+    document["progress"] = {
+        "steps_total": total,
+        "steps_done": done,
+        "percent": percent(done, total),
+        "latest_rating": rating,
+        "latest_gas_score": gas,
+    }
+    return document
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+async def list_goals_page(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    client_id: uuid.UUID | None = None,
+    status: str | None = None,
+    external_id: str | None = None,
+    updated_since: dt.datetime | None = None,
+) -> tuple[bytes, str | None]:
+    """The page as JSON bytes (``{"items": [...], "next_cursor": ...}``) and its cursor."""
+    params: dict[str, Any] = {"caller": principal.user_id, "limit": limit + 1}
+    if client_id is not None:
+        params["client_id"] = client_id
+    if status is not None:
+        params["status"] = status
+    if external_id is not None:
+        params["external_id"] = external_id
+    if updated_since is not None:
+        params["since"] = updated_since
+    if cursor:
+        params["after_updated_at"], params["after_id"] = decode_cursor(
+            cursor, dt.datetime, uuid.UUID
+        )
+    dialect = session.bind.dialect.name
+    statement = list_statement(
+        dialect,
+        principal.is_client,
+        client_id is not None,
+        status is not None,
+        external_id is not None,
+        updated_since is not None,
+        bool(cursor),
+    )
+    rows = await fetch_rows(session, statement, params)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(_timestamp(last.raw_updated_at), _uuid(last.raw_id))
+    if principal.is_therapist:
+        _log_reads(session, principal, [(row.raw_client_id, row.raw_id) for row in rows])
+    if dialect == "sqlite":
+        items = ",".join([row[0] for row in rows]).encode()
+    else:
+        items = orjson.dumps([goal_row_document(row) for row in rows], option=orjson.OPT_UTC_Z)
+        items = items[1:-1]
+    body = b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
+    return body, next_cursor
+
+
+def _log_reads(session: AsyncSession, principal: Principal, goals: list[tuple[Any, Any]]) -> None:
+    by_client: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for client_id, goal_id in goals:
+        by_client.setdefault(_uuid(client_id), []).append(_uuid(goal_id))
+    for client_id, ids in by_client.items():
+        record_access(
+            session, principal, client_id=client_id, action="read", object_type="goal",
+            object_ids=ids,
+        )  # fmt: skip

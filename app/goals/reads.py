@@ -1,0 +1,47 @@
+"""The hot read path: run one prebuilt SELECT and return its rows, as cheaply as each database
+allows.
+
+On SQLite the unit of work's driver (aiosqlite) hands every call to a thread and back; a page
+of goals on an index costs SQLite a fraction of a millisecond, so these reads run inline on a
+plain ``sqlite3`` connection instead (WAL: readers never wait for the writer). One statement
+is one consistent snapshot. PostgreSQL round trips are real I/O, so there the request's own
+async connection is used.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.db import sync_url
+
+
+@lru_cache
+def sqlite_reader(url: str) -> sa.Engine:
+    """A read-only engine on the same SQLite file (one per database URL)."""
+    engine = sa.create_engine(sync_url(url), pool_size=5, max_overflow=10)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # each SELECT is its own read transaction
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return engine
+
+
+async def fetch_rows(
+    session: AsyncSession, statement: sa.Executable, params: dict[str, Any]
+) -> list[sa.Row[Any]]:
+    bind = session.bind
+    if bind.dialect.name == "sqlite":
+        with sqlite_reader(bind.url.render_as_string(hide_password=False)).connect() as conn:
+            return list(conn.execute(statement, params).all())
+    connection = await session.connection()
+    return list((await connection.execute(statement, params)).all())
