@@ -138,16 +138,17 @@ def _total_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _postgres_seconds() -> float:
-    total = 0.0
+def _postgres_seconds() -> dict[int, float]:
+    """CPU time of every ``postgres`` process, by pid."""
+    found: dict[int, float] = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 if (proc / "comm").read_text().strip() == "postgres":
-                    total += cpu_seconds(int(proc.name))
+                    found[int(proc.name)] = cpu_seconds(int(proc.name))
             except OSError:
                 continue
-    return total
+    return found
 
 
 class CpuMeter:
@@ -157,36 +158,30 @@ class CpuMeter:
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
 
-    def __enter__(self) -> CpuMeter:
+    def _sample(self) -> tuple[float, float, float, dict[int, float], float]:
         import resource
 
-        self._start = (
+        return (
             time.monotonic(),
             _total_busy_seconds(),
             cpu_seconds(self.server_pid),
             _postgres_seconds(),
-            sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
+            sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),  # wrk, once waited for
         )
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._sample()
         return self
 
     def __exit__(self, *_: object) -> None:
-        import resource
-
-        end = (
-            time.monotonic(),
-            _total_busy_seconds(),
-            cpu_seconds(self.server_pid),
-            _postgres_seconds(),
-            sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
-        )
-        wall, busy, server, postgres, children = (
-            b - a for a, b in zip(self._start, end, strict=True)
-        )
-        self.wall = wall
-        self.server = server
-        self.postgres = postgres
-        self.wrk = children
-        self.other = max(0.0, busy - server - postgres - children)
+        t0, busy0, server0, pg0, children0 = self._start
+        t1, busy1, server1, pg1, children1 = self._sample()
+        self.wall = t1 - t0
+        self.server = server1 - server0
+        # Backends that exited meanwhile take their time with them; new ones count in full.
+        self.postgres = max(0.0, sum(s - pg0.get(pid, 0.0) for pid, s in pg1.items()))
+        self.wrk = children1 - children0
+        self.other = max(0.0, (busy1 - busy0) - self.server - self.postgres - self.wrk)
 
     def cores(self, seconds: float) -> float:
         return seconds / self.wall if self.wall else 0.0
