@@ -375,3 +375,28 @@ async def test_concurrent_inserts_keep_positions_contiguous(client, make_user):
     names = await titles(client, patient, gid)  # asserts 0..n-1 positions
     assert len(names) == 13 and sorted(names) == sorted(["anchor"] + [f"s{i}" for i in range(12)])
     assert (await goal_of(client, patient, gid))["progress"]["steps_total"] == 13
+
+
+async def test_concurrent_completion_celebrates_once(client, make_user, sync_engine):
+    therapist = await make_user("therapist")
+    patient = await make_user("client")
+    from tests.test_goals import link
+
+    await link(client, therapist, patient)
+    gid = (await new_goal(client, patient))["id"]
+
+    async def set_status(actor, status):
+        r = await client.patch(f"/v1/goals/{gid}", json={"status": status}, headers=actor.headers)
+        assert r.status_code == 200, r.text
+
+    await asyncio.gather(
+        *(
+            set_status(actor, status)
+            for actor in (patient, therapist) * 5
+            for status in ("completed", "active")
+        )
+    )
+    await set_status(patient, "completed")
+    assert len(celebrations(sync_engine)) == 1
+    goal = await goal_of(client, patient, gid)
+    assert goal["status"] == "completed" and goal["completed_at"] is not None
