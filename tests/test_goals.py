@@ -438,3 +438,15 @@ async def test_list_items_are_exactly_the_single_goal_documents(client, make_use
     assert by_id[full["id"]]["progress"]["percent"] == 33
     assert by_id[done["id"]]["created_at"] == "2026-02-03T04:05:06Z"
     assert by_id[done["id"]]["progress"]["latest_gas_score"] == -1
+
+
+async def test_create_is_a_few_statements(client, make_user, count_statements):
+    patient = await make_user("client")
+    count_statements.statements.clear()
+    await new_goal(client, patient)
+    # INSERT the goal, INSERT its change row (PostgreSQL: plus the change-log advisory lock).
+    plain = count_statements.count
+    assert plain <= 3, count_statements.statements
+    count_statements.statements.clear()
+    await new_goal(client, patient, review_every_days=7)
+    assert count_statements.count == plain + 1  # the client's timezone for next_review_due
