@@ -397,7 +397,10 @@ def main(
         console.print("[yellow]could not change this session's priority (needs root)[/]")
     databases = [("sqlite", f"sqlite:///{sqlite_path.resolve()}"), ("postgres", postgres_url)]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    report = [f"# make bench, {stamp}, {platform.node()}, nproc {os.cpu_count()}\n"]
+    report = [
+        f"# make bench, {stamp}, {platform.node()}, nproc {os.cpu_count()}, "
+        f"commit {_code_version()}\n"
+    ]
     failed = False
     summary: dict[str, object] = {"when": stamp, "options": {**opts, "wrk": "wrk"}}
     for name, url in databases:
@@ -419,6 +422,20 @@ def main(
     if failed:
         console.print(Panel("[bold red]Some targets FAILED (see the tables above).[/]"))
     lock.close()
+
+
+def _code_version() -> str:
+    """The commit measured, and whether app/ had uncommitted changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (
+        " + uncommitted changes in app/" if git("status", "--porcelain", "app") else ""
+    )
 
 
 def _one_run_at_a_time() -> IO[str]:
