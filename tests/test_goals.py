@@ -450,3 +450,24 @@ async def test_create_is_a_few_statements(client, make_user, count_statements):
     count_statements.statements.clear()
     await new_goal(client, patient, review_every_days=7)
     assert count_statements.count == plain + 1  # the client's timezone for next_review_due
+
+
+async def test_concurrent_duplicate_external_ids_one_wins(client, make_user, sync_engine):
+    import asyncio
+
+    patient = await make_user("client")
+    results = await asyncio.gather(
+        *(
+            client.post(
+                "/v1/goals", json={"title": f"t{i}", "external_id": "same"}, headers=patient.headers
+            )
+            for i in range(10)
+        )
+    )
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [201] + [409] * 9, [r.text for r in results if r.status_code >= 500]
+    for r in results:
+        if r.status_code == 409:
+            assert_problem(r, 409, "conflict")
+    with sync_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM goals")).scalar_one() == 1
