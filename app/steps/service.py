@@ -25,6 +25,7 @@ from app.core.schemas import parse_object_id
 from app.encouragements.celebrations import celebrate_steps
 from app.goals.access import goal_from_path, readable_goals, writable_goals
 from app.goals.documents import check_if_match, step_document
+from app.goals.reads import fetch_rows
 from app.models import Goal, Step, new_id
 from app.steps.schemas import MAX_STEPS_PER_GOAL, StepCreate, StepUpdate
 
@@ -60,8 +61,7 @@ async def list_steps(
     params: dict[str, Any] = {"goal_id": goal.id, "limit": limit + 1}
     if cursor:
         params["after_position"], params["after_id"] = decode_cursor(cursor, int, uuid.UUID)
-    connection = await session.connection()
-    rows = (await connection.execute(_PAGE[bool(cursor)], params)).all()
+    rows = await fetch_rows(session, _PAGE[bool(cursor)], params)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
