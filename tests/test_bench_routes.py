@@ -39,10 +39,6 @@ GOAL_FIELDS = {
     "updated_at",
     "progress",
 }
-# Marked here too: the anyio marker that conftest adds at collection does not reach
-# parametrized tests (pytest fails them with "SubRequest has no attribute param").
-pytestmark = pytest.mark.anyio
-
 PROGRESS_FIELDS = {"steps_total", "steps_done", "percent", "latest_rating", "latest_gas_score"}
 
 
