@@ -47,6 +47,12 @@ async def authenticate(
     security_scopes: SecurityScopes,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
+    # Several dependencies of one request ask for the caller (with different scopes): the token
+    # is checked once and the result kept for the rest of the request.
+    cached = getattr(request.state, "principal", None)
+    if cached is not None and cached[0] == token:
+        _require_scopes(cached[1], security_scopes.scopes)
+        return cached[1]
     if not token:
         raise Unauthorized("A bearer token is required.")
     if token.startswith(PAT_PREFIX):
@@ -60,6 +66,7 @@ async def authenticate(
         if role not in claims.scopes:
             raise Unauthorized("The token is not valid.")
         principal = Principal(claims.user_id, role, claims.scopes, claims.session_id)
+    request.state.principal = (token, principal)
     _require_scopes(principal, security_scopes.scopes)
     return principal
 

@@ -109,13 +109,12 @@ def get_engine() -> AsyncEngine:
     settings = get_settings()
     ensure_sqlite_directory(settings.database_url)
     url = async_url(settings.database_url)
+    pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=settings.db_pool_size, max_overflow=20)
+        engine = create_async_engine(url, **pool)
         configure_sqlite(engine.sync_engine)
     else:
-        engine = create_async_engine(
-            url, pool_pre_ping=True, pool_size=settings.db_pool_size, max_overflow=20
-        )
+        engine = create_async_engine(url, pool_pre_ping=True, **pool)
     return engine
 
 
@@ -129,7 +128,14 @@ def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
 @lru_cache
 def _sessionmakers() -> tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]:
     engine = get_engine()
-    reader = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    # PostgreSQL reads run in autocommit: under READ COMMITTED each statement sees its own
+    # snapshot either way, and BEGIN/COMMIT would cost two round trips per GET.
+    read_engine = (
+        engine.execution_options(isolation_level="AUTOCOMMIT")
+        if engine.dialect.name == "postgresql"
+        else engine
+    )
+    reader = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
     writer = async_sessionmaker(
         engine.execution_options(sqlite_immediate=True), expire_on_commit=False, autoflush=False
     )
