@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
-from app.core.db import get_session, utcnow
+from app.core.db import utcnow
 from app.core.pagination import encode_cursor
 from app.models import Goal, new_id
 
@@ -90,7 +90,7 @@ async def bare_insert(request: Request, principal: GoalsWriter) -> Response:
     """Token check, one minimal goal row in one Core INSERT, committed by the unit of work."""
     now = utcnow()
     goal_id = new_id()
-    await get_session(request).execute(
+    await request.state.session.execute(
         _BARE_INSERT,
         {
             "id": goal_id,

@@ -2,23 +2,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
-from app.core.db import get_session
+from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor, set_next_link
 from app.models import AccessLogEntry, User
 
 router = APIRouter(route_class=AuthenticatedRoute, tags=["privacy"])
 ClientPrincipal = principal_with("client")
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 class Actor(BaseModel):

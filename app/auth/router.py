@@ -3,9 +3,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Response, status
+from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service
 from app.auth.dependencies import CurrentPrincipal
@@ -21,14 +20,12 @@ from app.auth.schemas import (
     UpdateMeRequest,
     UserOut,
 )
-from app.core.db import get_session
+from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.openapi import NO_VALIDATION_ERROR
 from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor, set_next_link
 from app.core.schemas import parse_object_id
 from app.models import PersonalAccessToken
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 public_router = APIRouter(route_class=PublicRoute, tags=["auth"])
 router = APIRouter(route_class=AuthenticatedRoute, tags=["auth"])

@@ -9,10 +9,10 @@ from app.auth.routing import AuthenticatedRoute
 from app.auth.scopes import Scope
 from app.carelinks import service
 from app.carelinks.schemas import CareLinkOut, CareLinkPage, InviteOut, RedeemInviteRequest
+from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit, set_next_link
 from app.core.schemas import parse_object_id
-from app.goals.documents import SessionDep
 
 Therapist = principal_with(Scope.THERAPIST)
 Client = principal_with(Scope.CLIENT)

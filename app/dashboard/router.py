@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Request, Response
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.auth.scopes import Scope
-from app.core.db import get_session
+from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit, set_next_link
 from app.dashboard import service
 from app.dashboard.schemas import ClientSummaryPage
 
 router = APIRouter(route_class=AuthenticatedRoute, tags=["dashboard"])
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TherapistReader = principal_with(Scope.THERAPIST, Scope.GOALS_READ)
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Query, Request, Response, status
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.auth.scopes import Scope
-from app.core.db import get_session
+from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit, set_next_link
 from app.encouragements import service
@@ -19,7 +18,6 @@ from app.encouragements.schemas import EncouragementCreate, EncouragementOut, En
 from app.goals.documents import json_response
 
 router = APIRouter(route_class=AuthenticatedRoute, tags=["encouragements"])
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 Reader = principal_with(Scope.ENCOURAGEMENTS_READ)
 Writer = principal_with(Scope.ENCOURAGEMENTS_WRITE)
 

@@ -6,21 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Header, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Header, Response
 
 from app.core.errors import PreconditionFailed
 
 JSON = "application/json"
 
 
-async def request_session(request: Request) -> AsyncSession:
-    """The unit of work's session. ``async`` on purpose: FastAPI runs a plain ``def``
-    dependency in the thread pool, a hop that costs more than a whole page of goals."""
-    return request.state.session
-
-
-SessionDep = Annotated[AsyncSession, Depends(request_session)]
 IfMatch = Annotated[
     str | None,
     Header(

@@ -12,13 +12,13 @@ from pydantic import AwareDatetime
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.auth.scopes import Scope
+from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit
 from app.goals import service
 from app.goals.documents import (
     IfMatch,
     IfNoneMatch,
-    SessionDep,
     etag,
     goal_document,
     json_response,

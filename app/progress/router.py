@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Response
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.auth.scopes import Scope
-from app.core.db import get_session
+from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.progress import service
 from app.progress.schemas import ProgressOut
 from app.progress.trend import TREND_DESCRIPTION
 
 router = APIRouter(route_class=AuthenticatedRoute, tags=["progress"])
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 GoalReader = principal_with(Scope.GOALS_READ)
 
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.auth.scopes import Scope
-from app.core.db import get_session
+from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit, set_next_link
 from app.goals.documents import goal_document, json_response
@@ -21,7 +18,6 @@ from app.reviews import service
 from app.reviews.schemas import ReviewCreate, ReviewOut, ReviewPage
 
 router = APIRouter(route_class=AuthenticatedRoute, tags=["reviews"])
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 ReviewReader = principal_with(Scope.REVIEWS_READ)
 ReviewWriter = principal_with(Scope.REVIEWS_WRITE)
 

@@ -7,12 +7,12 @@ from fastapi import APIRouter, Request, Response, status
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.auth.scopes import Scope
+from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit
 from app.goals.documents import (
     IfMatch,
     IfNoneMatch,
-    SessionDep,
     etag,
     json_response,
     not_modified,
