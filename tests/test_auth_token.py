@@ -94,11 +94,22 @@ async def test_scope_subset_is_honoured_and_enforced(client, make_user, scoped_r
     assert (await client.get("/v1/me", headers=headers)).status_code == 200
 
 
-async def test_asking_for_the_own_role_scope_alone_gives_every_resource_scope(client, make_user):
+async def test_asking_for_the_own_role_scope_alone_gives_only_the_role_scope(client, make_user):
     ann = await make_user("therapist")
     r = await login(client, ann.email, scope="therapist")
     assert r.status_code == 200
-    assert r.json()["scope"].split() == ["therapist", *ALL_RESOURCE_SCOPES]
+    assert r.json()["scope"].split() == ["therapist"]
+    token = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert (await client.get("/v1/me", headers=token)).status_code == 200
+    assert_problem(await client.get("/v1/goals", headers=token), 403, "insufficient-scope")
+
+
+async def test_no_scope_or_an_empty_one_gives_every_resource_scope(client, make_user):
+    ann = await make_user("client")
+    for scope in (None, ""):
+        r = await login(client, ann.email, scope=scope)
+        assert r.status_code == 200
+        assert r.json()["scope"].split() == ["client", *ALL_RESOURCE_SCOPES]
 
 
 @pytest.mark.parametrize(

@@ -113,8 +113,9 @@ def _granted_scopes(role: str, requested: str | None) -> set[str]:
         raise OAuthProblem(
             "invalid_scope", f"This account cannot have scope '{foreign_roles.pop()}'."
         )
-    resource = asked - {role}
-    return {role, *(resource or {str(s) for s in RESOURCE_SCOPES})}
+    if not asked:  # no scope asked for: everything the role allows
+        return {role, *(str(s) for s in RESOURCE_SCOPES)}
+    return {role, *asked}  # exactly what was asked ("client" alone: /v1/me and care links)
 
 
 async def login_throttle(session: AsyncSession, email_key: str, address: str) -> ThrottleState:
