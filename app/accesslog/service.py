@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from fastapi import Request, Response
@@ -42,6 +43,28 @@ def record_access(
         }
         for object_id in object_ids
     )
+
+
+def record_reads(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    object_type: str,
+    objects: Iterable[tuple[uuid.UUID, uuid.UUID]],
+) -> None:
+    """Note the reads of a page of objects, given as ``(client_id, object_id)`` pairs."""
+    by_client: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for client_id, object_id in objects:
+        by_client.setdefault(client_id, []).append(object_id)
+    for client_id, ids in by_client.items():
+        record_access(
+            session,
+            principal,
+            client_id=client_id,
+            action="read",
+            object_type=object_type,
+            object_ids=ids,
+        )
 
 
 @before_commit

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accesslog.service import record_access
+from app.accesslog.service import record_access, record_reads
 from app.auth.dependencies import Principal
 from app.changes.service import record_change
 from app.core.errors import NotFound
@@ -191,16 +191,10 @@ async def due_goals(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].next_review_due, rows[-1].id)
-    by_client: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for row in rows:
-        by_client.setdefault(row.client_id, []).append(row.id)
-    for client_id, goal_ids in by_client.items():
-        record_access(
-            session,
-            principal,
-            client_id=client_id,
-            action="read",
-            object_type="goal",
-            object_ids=goal_ids,
-        )
+    record_reads(
+        session,
+        principal,
+        object_type="goal",
+        objects=((row.client_id, row.id) for row in rows),
+    )
     return rows, next_cursor
