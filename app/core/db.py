@@ -157,6 +157,15 @@ def before_commit(hook: BeforeCommit) -> BeforeCommit:
     return hook
 
 
+async def run_before_commit_hooks(
+    session: AsyncSession, request: Request, response: Response
+) -> None:
+    """What every unit of work does just before COMMIT (also for work done outside a request,
+    such as ``waypoint seed-demo``)."""
+    for hook in _before_commit:
+        await hook(session, request, response)
+
+
 class UnitOfWorkRoute(APIRoute):
     """Every API route: one session per request, committed before the response leaves."""
 
@@ -169,8 +178,7 @@ class UnitOfWorkRoute(APIRoute):
             try:
                 response = await handler(request)
                 if response.status_code < 400:
-                    for hook in _before_commit:
-                        await hook(session, request, response)
+                    await run_before_commit_hooks(session, request, response)
                     await session.commit()
                 else:
                     await session.rollback()

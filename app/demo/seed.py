@@ -55,8 +55,7 @@ def _principal(user: User) -> Principal:
 async def _run_before_commit_hooks(session: AsyncSession) -> None:
     """The change log and access log the unit of work writes for a request."""
     request = Request({"type": "http", "method": "POST", "path": "/seed-demo", "headers": []})
-    for hook in db._before_commit:  # noqa: SLF001
-        await hook(session, request, Response(status_code=201))
+    await db.run_before_commit_hooks(session, request, Response(status_code=201))
 
 
 async def seed_demo(session: AsyncSession, *, now: dt.datetime | None = None) -> DemoResult:
