@@ -2,10 +2,11 @@
 caller and the filters bound per request; no ORM objects and no per-row Python work that the
 database can do.
 
-On SQLite the database renders each goal's JSON itself (``json_object``), so a page is the
-rows' text joined; on PostgreSQL the rows come back as native values from psycopg and are
-rendered by ``goal_row_document`` and orjson. Either way the JSON is the one ``goal_document``
-gives for a single goal (a test compares them field by field).
+The database renders each goal's JSON itself (SQLite ``json_object``, PostgreSQL
+``json_build_object`` cast to text), so a page is the rows' text joined: no per-row Python.
+Either way the JSON is the one ``goal_document`` gives for a single goal (a test compares them
+field by field): uuids lower-case with dashes, dates ``YYYY-MM-DD``, timestamps RFC 3339 UTC
+with ``Z`` and microseconds only when there are any (as orjson writes them).
 """
 
 from __future__ import annotations
@@ -24,20 +25,17 @@ from app.auth.dependencies import Principal
 from app.core.db import UTCDateTime
 from app.core.pagination import decode_cursor, encode_cursor
 from app.goals.access import goals_readable_by
-from app.goals.documents import percent
 from app.goals.reads import fetch_rows
 from app.models import Goal
 
 GOALS = Goal.__table__
-# The goal's fields in the order the API shows them (``progress`` is assembled from the last
-# four counters).
+# The goal's fields in the order the API shows them (then ``progress``, from the counters).
 FIELDS = (
     "id", "client_id", "created_by", "title", "description", "motivation", "success_criteria",
     "category", "priority", "status", "achievement_status", "visibility", "target_date",
     "review_every_days", "next_review_due", "external_id", "gas_levels", "gas_weight",
     "completed_at", "version", "created_at", "updated_at",
 )  # fmt: skip
-COUNTERS = ("steps_total", "steps_done", "latest_rating", "latest_gas_score")
 UUIDS = {"id", "client_id", "created_by"}
 TIMESTAMPS = {"completed_at", "created_at", "updated_at"}
 
@@ -52,6 +50,29 @@ def _sqlite_value(name: str) -> str:
     if name == "gas_levels":
         return f"json({column})"
     return column
+
+
+def _postgres_value(name: str) -> str:
+    column = f"goals.{name}"
+    if name in TIMESTAMPS:  # UTC whatever the session's TimeZone; '.000000' dropped like orjson
+        return (
+            f"replace(to_char({column} AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
+        )
+    return column  # uuid, date, integer, text and jsonb render as the API shows them
+
+
+def _postgres_document() -> sa.ColumnElement[str]:
+    pairs = ", ".join(f"'{name}', {_postgres_value(name)}" for name in FIELDS)
+    progress = (
+        "json_build_object('steps_total', goals.steps_total, 'steps_done', goals.steps_done, "
+        "'percent', CASE WHEN goals.steps_total > 0 "
+        "THEN goals.steps_done * 100 / goals.steps_total ELSE 0 END, "
+        "'latest_rating', goals.latest_rating, 'latest_gas_score', goals.latest_gas_score)"
+    )
+    return sa.literal_column(
+        f"json_build_object({pairs}, 'progress', {progress})::text", sa.String()
+    )
 
 
 def _sqlite_document() -> sa.ColumnElement[str]:
@@ -82,10 +103,8 @@ def list_statement(
 ) -> sa.Select[Any]:
     """One statement per shape of the query; values are bound per request."""
     keys = (_raw(GOALS.c.id), _raw(GOALS.c.client_id), _raw(GOALS.c.updated_at))
-    if dialect == "sqlite":
-        query = sa.select(_sqlite_document(), *keys)
-    else:
-        query = sa.select(*keys, *(GOALS.c[name] for name in (*FIELDS, *COUNTERS)))
+    document = _sqlite_document() if dialect == "sqlite" else _postgres_document()
+    query = sa.select(document, *keys)
     caller = sa.bindparam("caller", type_=GOALS.c.id.type)
     query = query.where(goals_readable_by(is_client, caller))
     if by_client:
@@ -107,21 +126,6 @@ def list_statement(
     return query.order_by(GOALS.c.updated_at.desc(), GOALS.c.id.desc()).limit(
         sa.bindparam("limit", type_=sa.Integer())
     )
-
-
-def goal_row_document(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A row of the PostgreSQL statement (after the three raw key columns) as the API shows
-    it; the same shape as ``goal_document``."""
-    document = dict(zip(FIELDS, row[3:-4], strict=True))
-    total, done, rating, gas = row[-4:]
-    document["progress"] = {
-        "steps_total": total,
-        "steps_done": done,
-        "percent": percent(done, total),
-        "latest_rating": rating,
-        "latest_gas_score": gas,
-    }
-    return document
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -177,11 +181,7 @@ async def list_goals_page(
         next_cursor = encode_cursor(_timestamp(last.raw_updated_at), _uuid(last.raw_id))
     if principal.is_therapist:
         _log_reads(session, principal, [(row.raw_client_id, row.raw_id) for row in rows])
-    if dialect == "sqlite":
-        items = ",".join([row[0] for row in rows]).encode()
-    else:
-        items = orjson.dumps([goal_row_document(row) for row in rows], option=orjson.OPT_UTC_Z)
-        items = items[1:-1]
+    items = ",".join([row[0] for row in rows]).encode()
     body = b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
     return body, next_cursor
 
