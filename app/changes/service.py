@@ -4,6 +4,11 @@ Services call ``record_change``; the rows are written just before COMMIT. On Pos
 transaction-scoped advisory lock is taken first, so sequence numbers are handed out in the
 order transactions commit (SQLite already serializes writers). A sync follower that reads
 ``seq > cursor`` therefore never skips a change that commits after it looked.
+
+On PostgreSQL the lock and the rows are one statement (one round trip): the rows are the
+cross join of the lock's one-row subquery with the changes, and ``seq``'s default
+(``nextval``) is computed when a joined row is projected, so no number is drawn before the
+lock is held.
 """
 
 from __future__ import annotations
@@ -19,6 +24,16 @@ from app.models import Change
 
 CHANGE_LOG_LOCK = 0x5741_5950  # "WAYP"
 _PENDING = "waypoint.pending_changes"
+_COLUMNS = ("client_id", "object_type", "object_id", "goal_id", "op")
+_LOCK_AND_INSERT = sa.text(
+    "INSERT INTO changes (client_id, object_type, object_id, goal_id, op, at) "
+    "SELECT rows.client_id, rows.object_type, rows.object_id, rows.goal_id, rows.op, :at "
+    "FROM (SELECT pg_advisory_xact_lock(:key)) AS lock, "
+    "unnest(CAST(:client_id AS uuid[]), CAST(:object_type AS text[]), "
+    "CAST(:object_id AS uuid[]), CAST(:goal_id AS uuid[]), CAST(:op AS text[])) "
+    "WITH ORDINALITY AS rows (client_id, object_type, object_id, goal_id, op, n) "
+    "ORDER BY rows.n"
+)
 
 
 def record_change(
@@ -45,11 +60,17 @@ async def write_pending_changes(session: AsyncSession) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
+    now = utcnow()
     if session.bind.dialect.name == "postgresql":
         await session.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGE_LOG_LOCK}
+            _LOCK_AND_INSERT,
+            {
+                "key": CHANGE_LOG_LOCK,
+                "at": now,
+                **{name: [change[name] for change in pending] for name in _COLUMNS},
+            },
         )
-    now = utcnow()
+        return
     await session.execute(sa.insert(Change), [{**change, "at": now} for change in pending])
 
 
