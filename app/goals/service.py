@@ -43,6 +43,10 @@ _EXTERNAL_ID_TAKEN = (
     )
     .limit(1)
 )
+# Built once: the request's own connection runs it without the ORM's per-call statement work.
+_CLIENT_TIMEZONE = sa.select(User.__table__.c.timezone).where(
+    User.__table__.c.id == sa.bindparam("client_id", type_=User.__table__.c.id.type)
+)
 
 
 async def _ensure_external_id_free(
@@ -66,7 +70,8 @@ async def next_review_due(
     the interval; null without one. The same rule reviews follow."""
     if review_every_days is None:
         return None
-    timezone = await session.scalar(sa.select(User.timezone).where(User.id == client_id))
+    connection = await session.connection()
+    timezone = await connection.scalar(_CLIENT_TIMEZONE, {"client_id": client_id})
     return local_date(since, timezone or "UTC") + dt.timedelta(days=review_every_days)
 
 
