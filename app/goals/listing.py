@@ -20,7 +20,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accesslog.service import record_access
+from app.accesslog.service import record_reads
 from app.auth.dependencies import Principal
 from app.core.db import UTCDateTime
 from app.core.pagination import decode_cursor, encode_cursor
@@ -180,18 +180,12 @@ async def list_goals_page(
         last = rows[-1]
         next_cursor = encode_cursor(_timestamp(last.raw_updated_at), _uuid(last.raw_id))
     if principal.is_therapist:
-        _log_reads(session, principal, [(row.raw_client_id, row.raw_id) for row in rows])
+        record_reads(
+            session,
+            principal,
+            object_type="goal",
+            objects=((_uuid(row.raw_client_id), _uuid(row.raw_id)) for row in rows),
+        )
     items = ",".join([row[0] for row in rows]).encode()
     body = b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
     return body, next_cursor
-
-
-def _log_reads(session: AsyncSession, principal: Principal, goals: list[tuple[Any, Any]]) -> None:
-    by_client: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for client_id, goal_id in goals:
-        by_client.setdefault(_uuid(client_id), []).append(_uuid(goal_id))
-    for client_id, ids in by_client.items():
-        record_access(
-            session, principal, client_id=client_id, action="read", object_type="goal",
-            object_ids=ids,
-        )  # fmt: skip
