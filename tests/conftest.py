@@ -220,3 +220,17 @@ def assert_problem(response: httpx.Response, status: int, slug: str | None = Non
     if slug is not None:
         assert body["type"] == f"/problems/{slug}", body
     return body
+
+
+def caller_matrix(allowed: int) -> list[tuple[str, int]]:
+    """The seven callers of every goal-scoped endpoint and the status each one gets: the owner
+    and a linked therapist on a shared goal are ``allowed``; everyone else may not see it."""
+    return [
+        ("owner", allowed),
+        ("therapist_shared", allowed),
+        ("therapist_private", 404),
+        ("unlinked_therapist", 404),
+        ("other_client", 404),
+        ("anonymous", 401),
+        ("no_scope", 403),
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_problem
+from tests.conftest import assert_problem, caller_matrix
 from tests.test_reviews import create_goal, make_world, scoped_headers
 
 
@@ -22,15 +22,7 @@ async def add_step(client, actor, goal_id: str, title: str = "A small step") -> 
     return r.json()
 
 
-SEND = [
-    ("owner", 201),
-    ("therapist_shared", 201),
-    ("therapist_private", 404),
-    ("unlinked_therapist", 404),
-    ("other_client", 404),
-    ("anonymous", 401),
-    ("no_scope", 403),
-]
+SEND = caller_matrix(201)
 
 
 @pytest.mark.parametrize(("who", "expected"), SEND)

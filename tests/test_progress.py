@@ -9,7 +9,7 @@ import pytest
 
 from app.progress.chart import ChartData, render_progress_svg
 from app.progress.trend import percent_done, rating_trend
-from tests.conftest import assert_problem
+from tests.conftest import assert_problem, caller_matrix
 from tests.test_encouragements import add_step
 from tests.test_reviews import create_goal, make_world, scoped_headers
 
@@ -44,15 +44,7 @@ def test_percent_rounds_down():
     assert percent_done(3, 3) == 100
 
 
-WHO = [
-    ("owner", 200),
-    ("therapist_shared", 200),
-    ("therapist_private", 404),
-    ("unlinked_therapist", 404),
-    ("other_client", 404),
-    ("anonymous", 401),
-    ("no_scope", 403),
-]
+WHO = caller_matrix(200)
 
 
 @pytest.mark.parametrize(("who", "expected"), WHO)

@@ -9,7 +9,7 @@ import anyio
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import Actor, assert_problem, login
+from tests.conftest import Actor, assert_problem, caller_matrix, login
 
 ANONYMOUS = {}
 
@@ -79,15 +79,7 @@ async def scoped_headers(client, actor: Actor, scope: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-WHO = [
-    ("owner", 201),
-    ("therapist_shared", 201),
-    ("therapist_private", 404),
-    ("unlinked_therapist", 404),
-    ("other_client", 404),
-    ("anonymous", 401),
-    ("no_scope", 403),
-]
+WHO = caller_matrix(201)
 
 
 @pytest.mark.parametrize(("who", "expected"), WHO)
@@ -123,15 +115,7 @@ async def test_add_review_matrix(client, make_user, who, expected):
     assert after["achievement_status"] is None
 
 
-READ_WHO = [
-    ("owner", 200),
-    ("therapist_shared", 200),
-    ("therapist_private", 404),
-    ("unlinked_therapist", 404),
-    ("other_client", 404),
-    ("anonymous", 401),
-    ("no_scope", 403),
-]
+READ_WHO = caller_matrix(200)
 
 
 @pytest.mark.parametrize(("who", "expected"), READ_WHO)
