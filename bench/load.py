@@ -52,12 +52,28 @@ def reset_schema(url: str) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     else:
+        _create_database_if_missing(parsed)
         engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
         with engine.begin() as conn:
             conn.execute(sa.text("DROP SCHEMA public CASCADE"))
             conn.execute(sa.text("CREATE SCHEMA public"))
         engine.dispose()
     command.upgrade(alembic_config(sync_url(url)), "head")
+
+
+def _create_database_if_missing(url: sa.URL) -> None:
+    """A fresh machine has no benchmark database yet: create it from the ``postgres`` one."""
+    admin = sa.create_engine(
+        url.set(database="postgres"), poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        exists = conn.scalar(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+        )
+        if not exists:
+            quoted = admin.dialect.identifier_preparer.quote(url.database or "")
+            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+    admin.dispose()
 
 
 def _users(n_clients: int, password_hash: str, now: dt.datetime) -> list[dict[str, Any]]:
