@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 
 import app.accesslog.service  # noqa: F401  (registers its before-commit hook)
 import app.changes.service  # noqa: F401  (registers its before-commit hook)
-from app.api import api_router
+from app.api import ROUTERS, add_routes
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import get_settings
 from app.core.db import get_engine
@@ -20,7 +20,6 @@ from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.openapi import build_openapi
 from app.core.security import dummy_password_hash
-from app.health.router import router as health_router
 from app.idempotency.service import IdempotentReplay, replay_response
 
 DESCRIPTION = """
@@ -59,12 +58,11 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_response)
-    app.include_router(health_router)
-    app.include_router(api_router)
+    add_routes(app, *ROUTERS)
     if settings.enable_bench_routes:
         from app.bench_routes import router as bench_router
 
-        app.include_router(bench_router)
+        add_routes(app, bench_router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
 
     if settings.cors_origins:

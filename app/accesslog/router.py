@@ -5,17 +5,17 @@ import uuid
 from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 
 from app.auth.dependencies import principal_with
-from app.auth.routing import AuthenticatedRoute
+from app.auth.routing import domain_router
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor, set_next_link
 from app.models import AccessLogEntry, User
 
-router = APIRouter(route_class=AuthenticatedRoute, tags=["privacy"])
+router = domain_router(tags=["privacy"])
 ClientPrincipal = principal_with("client")
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import Form, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.auth import service
 from app.auth.dependencies import CurrentPrincipal
-from app.auth.routing import AuthenticatedRoute, PublicRoute
+from app.auth.routing import domain_router
 from app.auth.schemas import (
     CreatePersonalTokenRequest,
     OAuthError,
@@ -27,8 +27,8 @@ from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor, set
 from app.core.schemas import parse_object_id
 from app.models import PersonalAccessToken
 
-public_router = APIRouter(route_class=PublicRoute, tags=["auth"])
-router = APIRouter(route_class=AuthenticatedRoute, tags=["auth"])
+public_router = domain_router(tags=["auth"], public=True)
+router = domain_router(tags=["auth"])
 
 
 @public_router.post(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, Security
+from fastapi import APIRouter, Depends, Security
 
 from app.auth.dependencies import authenticate
 from app.core.db import UnitOfWorkRoute
@@ -24,3 +24,13 @@ class AuthenticatedRoute(UnitOfWorkRoute):
         if "POST" in (kwargs.get("methods") or ()):
             dependencies.append(Depends(check_idempotency_key))
         super().__init__(path, endpoint, dependencies=dependencies, **kwargs)
+
+
+API_PREFIX = "/v1"
+
+
+def domain_router(*, tags: list[str], public: bool = False) -> APIRouter:
+    """A domain's router: its paths under ``/v1``, authenticated unless ``public``."""
+    return APIRouter(
+        prefix=API_PREFIX, route_class=PublicRoute if public else AuthenticatedRoute, tags=tags
+    )

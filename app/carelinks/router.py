@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 
 from app.auth.dependencies import CurrentPrincipal, principal_with
-from app.auth.routing import AuthenticatedRoute
+from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.carelinks import service
 from app.carelinks.schemas import CareLinkOut, CareLinkPage, InviteOut, RedeemInviteRequest
@@ -17,7 +17,7 @@ from app.core.schemas import parse_object_id
 Therapist = principal_with(Scope.THERAPIST)
 Client = principal_with(Scope.CLIENT)
 
-router = APIRouter(route_class=AuthenticatedRoute, tags=["carelinks"])
+router = domain_router(tags=["carelinks"])
 
 
 @router.post(

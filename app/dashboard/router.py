@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from app.auth.dependencies import principal_with
-from app.auth.routing import AuthenticatedRoute
+from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
@@ -13,7 +13,7 @@ from app.core.pagination import Cursor, Limit, set_next_link
 from app.dashboard import service
 from app.dashboard.schemas import ClientSummaryPage
 
-router = APIRouter(route_class=AuthenticatedRoute, tags=["dashboard"])
+router = domain_router(tags=["dashboard"])
 TherapistReader = principal_with(Scope.THERAPIST, Scope.GOALS_READ)
 
 

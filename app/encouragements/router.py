@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from app.auth.dependencies import principal_with
-from app.auth.routing import AuthenticatedRoute
+from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
@@ -17,7 +17,7 @@ from app.encouragements import service
 from app.encouragements.schemas import EncouragementCreate, EncouragementOut, EncouragementPage
 from app.goals.documents import json_response
 
-router = APIRouter(route_class=AuthenticatedRoute, tags=["encouragements"])
+router = domain_router(tags=["encouragements"])
 Reader = principal_with(Scope.ENCOURAGEMENTS_READ)
 Writer = principal_with(Scope.ENCOURAGEMENTS_WRITE)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 from pydantic import AwareDatetime
 
 from app.auth.dependencies import principal_with
-from app.auth.routing import AuthenticatedRoute
+from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
@@ -30,7 +30,7 @@ from app.goals.schemas import ExternalId, GoalCreate, GoalOut, GoalPage, GoalSta
 
 Reader = principal_with(Scope.GOALS_READ)
 Writer = principal_with(Scope.GOALS_WRITE)
-router = APIRouter(route_class=AuthenticatedRoute, tags=["goals"])
+router = domain_router(tags=["goals"])
 
 
 @router.get(

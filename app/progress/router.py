@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from app.auth.dependencies import principal_with
-from app.auth.routing import AuthenticatedRoute
+from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
@@ -13,7 +13,7 @@ from app.progress import service
 from app.progress.schemas import ProgressOut
 from app.progress.trend import TREND_DESCRIPTION
 
-router = APIRouter(route_class=AuthenticatedRoute, tags=["progress"])
+router = domain_router(tags=["progress"])
 GoalReader = principal_with(Scope.GOALS_READ)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from app.auth.dependencies import principal_with
-from app.auth.routing import AuthenticatedRoute
+from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
@@ -17,7 +17,7 @@ from app.goals.schemas import GoalPage
 from app.reviews import service
 from app.reviews.schemas import ReviewCreate, ReviewOut, ReviewPage
 
-router = APIRouter(route_class=AuthenticatedRoute, tags=["reviews"])
+router = domain_router(tags=["reviews"])
 ReviewReader = principal_with(Scope.REVIEWS_READ)
 ReviewWriter = principal_with(Scope.REVIEWS_WRITE)
 

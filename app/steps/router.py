@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 
 from app.auth.dependencies import principal_with
-from app.auth.routing import AuthenticatedRoute
+from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
@@ -25,7 +25,7 @@ from app.steps.schemas import StepCreate, StepOut, StepPage, StepUpdate
 Reader = principal_with(Scope.GOALS_READ)
 Writer = principal_with(Scope.GOALS_WRITE)
 
-router = APIRouter(route_class=AuthenticatedRoute, tags=["steps"])
+router = domain_router(tags=["steps"])
 
 
 @router.get(
