@@ -104,7 +104,7 @@ def create_user(
 
     from app.auth.schemas import RegisterRequest
     from app.auth.service import register
-    from app.core.db import get_engine, new_session
+    from app.core.db import dispose_engines, new_session
     from app.core.errors import Conflict
 
     try:
@@ -128,7 +128,7 @@ def create_user(
                 await session.commit()
                 console.print(f"created {user.role} {user.email} ({user.id})")
         finally:
-            await get_engine().dispose()
+            await dispose_engines()
 
     try:
         asyncio.run(run())
@@ -142,14 +142,14 @@ def seed_demo() -> None:
     """Create a demo therapist and client with goals, steps, reviews and an encouragement."""
     from rich.table import Table
 
-    from app.core.db import get_engine, new_session
+    from app.core.db import dispose_engines, new_session
     from app.demo.seed import seed_demo as run_seed
 
     async def run():  # noqa: ANN202
         async with new_session(write=True) as session:
             result = await run_seed(session)
             await session.commit()
-        await get_engine().dispose()
+        await dispose_engines()
         return result
 
     result = asyncio.run(run())

@@ -15,7 +15,7 @@ import app.changes.service  # noqa: F401  (registers its before-commit hook)
 from app.api import ROUTERS, add_routes
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import get_settings
-from app.core.db import get_engine
+from app.core.db import dispose_engines
 from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.openapi import build_openapi
@@ -41,7 +41,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     # Computed now, so the first login with an unknown e-mail costs no more than any other.
     await anyio.to_thread.run_sync(dummy_password_hash)
     yield
-    await get_engine().dispose()
+    await dispose_engines()
 
 
 def create_app() -> FastAPI:

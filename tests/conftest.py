@@ -41,7 +41,7 @@ os.environ.update(
 
 from app.cli import alembic_config  # noqa: E402
 from app.core.config import get_settings  # noqa: E402
-from app.core.db import get_engine, sync_url  # noqa: E402
+from app.core.db import dispose_engines, forget_engines, get_engine, get_read_engine, sync_url  # noqa: E402
 from app.models import metadata  # noqa: E402
 
 PASSWORD = "correct horse battery"
@@ -99,11 +99,8 @@ async def app_instance() -> AsyncIterator[Any]:
     get_settings.cache_clear()
     _truncate_all()
     yield create_app()
-    await get_engine().dispose()
-    get_engine.cache_clear()
-    from app.core import db
-
-    db._sessionmakers.cache_clear()
+    await dispose_engines()
+    forget_engines()
 
 
 @pytest.fixture
@@ -203,10 +200,12 @@ class StatementCounter:
 def count_statements(app_instance: Any) -> Iterator[StatementCounter]:
     """Counts SQL statements the app sends (BEGIN/COMMIT and PRAGMAs excepted)."""
     counter = StatementCounter()
-    engine = get_engine().sync_engine
-    sa.event.listen(engine, "before_cursor_execute", counter)
+    engines = {get_engine().sync_engine, get_read_engine().sync_engine}
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", counter)
     yield counter
-    sa.event.remove(engine, "before_cursor_execute", counter)
+    for engine in engines:
+        sa.event.remove(engine, "before_cursor_execute", counter)
 
 
 def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> dict:

@@ -29,12 +29,10 @@ def own_database(monkeypatch, tmp_path):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("WAYPOINT_DATABASE_URL", url)
     get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    db._sessionmakers.cache_clear()
+    db.forget_engines()
     yield url
     get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    db._sessionmakers.cache_clear()
+    db.forget_engines()
 
 
 def tables(url: str) -> set[str]:

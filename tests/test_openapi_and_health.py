@@ -56,8 +56,7 @@ async def test_readyz_is_503_when_the_database_does_not_answer(app_instance, mon
 
     monkeypatch.setenv("WAYPOINT_DATABASE_URL", "postgresql+psycopg://x@127.0.0.1:1/x")
     get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    db._sessionmakers.cache_clear()
+    db.forget_engines()
     try:
         broken = create_app()
         transport = httpx.ASGITransport(app=broken)
@@ -66,11 +65,10 @@ async def test_readyz_is_503_when_the_database_does_not_answer(app_instance, mon
             assert r.status_code == 503
             assert r.json() == {"status": "unavailable"}
             assert (await c.get("/healthz")).status_code == 200
-        await db.get_engine().dispose()
+        await db.dispose_engines()
     finally:
         get_settings.cache_clear()
-        db.get_engine.cache_clear()
-        db._sessionmakers.cache_clear()
+        db.forget_engines()
 
 
 async def test_docs_and_redoc_are_served(client):

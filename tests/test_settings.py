@@ -17,12 +17,10 @@ from app.core.config import Settings, get_settings
 def isolated_settings(monkeypatch):
     """Fresh settings and engine for one test; the suite's own are restored afterwards."""
     get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    db._sessionmakers.cache_clear()
+    db.forget_engines()
     yield monkeypatch
     get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    db._sessionmakers.cache_clear()
+    db.forget_engines()
 
 
 @pytest.mark.parametrize("secret", [None, "", "x" * 31, "ä" * 15])

@@ -106,6 +106,7 @@ def configure_sqlite(sync_engine: sa.Engine) -> None:
 
 @lru_cache
 def get_engine() -> AsyncEngine:
+    """The engine of write transactions (and of reads on SQLite)."""
     settings = get_settings()
     ensure_sqlite_directory(settings.database_url)
     url = async_url(settings.database_url)
@@ -118,6 +119,37 @@ def get_engine() -> AsyncEngine:
     return engine
 
 
+@lru_cache
+def get_read_engine() -> AsyncEngine:
+    """The engine of GET requests. On PostgreSQL its own pool, whose connections stay in
+    autocommit: under READ COMMITTED each statement sees its own snapshot either way, and
+    BEGIN/COMMIT would cost two round trips per GET (switching a pooled connection to
+    autocommit and back at each checkout measured about 0.5 ms of a goals page here)."""
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        return engine
+    settings = get_settings()
+    return create_async_engine(
+        engine.url,
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+
+
+async def dispose_engines() -> None:
+    for engine in {get_engine(), get_read_engine()}:
+        await engine.dispose()
+
+
+def forget_engines() -> None:
+    """Drop the cached engines and session factories (after the settings changed)."""
+    get_engine.cache_clear()
+    get_read_engine.cache_clear()
+    _sessionmakers.cache_clear()
+
+
 def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
     bind = (
         session_or_engine.bind if isinstance(session_or_engine, AsyncSession) else session_or_engine
@@ -127,17 +159,11 @@ def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
 
 @lru_cache
 def _sessionmakers() -> tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]:
-    engine = get_engine()
-    # PostgreSQL reads run in autocommit: under READ COMMITTED each statement sees its own
-    # snapshot either way, and BEGIN/COMMIT would cost two round trips per GET.
-    read_engine = (
-        engine.execution_options(isolation_level="AUTOCOMMIT")
-        if engine.dialect.name == "postgresql"
-        else engine
-    )
-    reader = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
+    reader = async_sessionmaker(get_read_engine(), expire_on_commit=False, autoflush=False)
     writer = async_sessionmaker(
-        engine.execution_options(sqlite_immediate=True), expire_on_commit=False, autoflush=False
+        get_engine().execution_options(sqlite_immediate=True),
+        expire_on_commit=False,
+        autoflush=False,
     )
     return reader, writer
 

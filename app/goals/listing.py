@@ -25,7 +25,7 @@ from app.auth.dependencies import Principal
 from app.core.db import UTCDateTime
 from app.core.pagination import decode_cursor, encode_cursor
 from app.goals.access import goals_readable_by
-from app.goals.reads import fetch_rows
+from app.goals.reads import fetch_page
 from app.models import Goal
 
 GOALS = Goal.__table__
@@ -173,18 +173,19 @@ async def list_goals_page(
         updated_since is not None,
         bool(cursor),
     )
-    rows = await fetch_rows(session, statement, params)
+    # Read by position: the document, then id, client_id and updated_at (see list_statement).
+    rows = await fetch_page(session, statement, params)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor(_timestamp(last.raw_updated_at), _uuid(last.raw_id))
+        next_cursor = encode_cursor(_timestamp(last[3]), _uuid(last[1]))
     if principal.is_therapist:
         record_reads(
             session,
             principal,
             object_type="goal",
-            objects=((_uuid(row.raw_client_id), _uuid(row.raw_id)) for row in rows),
+            objects=((_uuid(row[2]), _uuid(row[1])) for row in rows),
         )
     items = ",".join([row[0] for row in rows]).encode()
     body = b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"

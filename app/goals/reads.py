@@ -10,6 +10,7 @@ async connection is used.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +35,38 @@ def sqlite_reader(url: str) -> sa.Engine:
         cursor.close()
 
     return engine
+
+
+async def fetch_page(
+    session: AsyncSession, statement: sa.Select[Any], params: dict[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """The rows of ``statement`` as plain tuples, for a caller that reads them by position.
+
+    On PostgreSQL the statement, compiled once, runs on the request's own connection at the
+    driver level: SQLAlchemy's result layer and its greenlet hop cost more here than the query
+    (a page of 50 goals: about 0.6 ms of CPU). Listeners on the engine (SQL logging, the tests'
+    statement counts) are still told about it.
+    """
+    if session.bind.dialect.name == "sqlite":
+        return await fetch_rows(session, statement, params)
+    connection = await session.connection()
+    sql, constants = _compiled(statement, connection.dialect)
+    sync_connection = connection.sync_connection
+    assert sync_connection is not None
+    sync_connection.dispatch.before_cursor_execute(sync_connection, None, sql, params, None, False)
+    driver = (await connection.get_raw_connection()).driver_connection
+    async with driver.cursor() as cursor:
+        await cursor.execute(sql, {**constants, **params})
+        return await cursor.fetchall()
+
+
+@lru_cache(maxsize=256)
+def _compiled(statement: sa.Select[Any], dialect: sa.Dialect) -> tuple[str, dict[str, Any]]:
+    """The driver's SQL text and the values of the statement's own constants (``'shared'``
+    in the visibility rule, say); parameters stay named and are adapted by the driver."""
+    compiled = statement.compile(dialect=dialect)
+    constants = {name: value for name, value in compiled.params.items() if value is not None}
+    return compiled.string, constants
 
 
 async def fetch_rows(
