@@ -42,7 +42,7 @@ from bench.server import (  # noqa: E402
     renice_postgres_backends,
     set_session_priority,
 )
-from bench.wrk import WrkResult, ensure_wrk, run_wrk  # noqa: E402
+from bench.wrk import WrkResult, combine, ensure_wrk, run_wrk  # noqa: E402
 
 console = Console(width=max(Console().width, 132))
 cli = typer.Typer(add_completion=False)
@@ -206,30 +206,30 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
     big_file.write_text(big + "\n")
     created_before = count_goals(url, CREATE_TITLE)
 
-    results: dict[str, WrkResult] = {}
     with Server(url, BENCH_ENV, VAR / f"server-{name}.log", opts["nice"]) as server:
         cursor = deep_cursor(server.base_url, big, opts["deep"])
-        for scenario in SCENARIOS:
-            if scenario.key == "deep":
-                if cursor is None:
-                    continue
-                scenario = Scenario(
-                    "deep",
-                    scenario.label,
-                    "GET",
-                    f"/v1/goals?limit=50&cursor={quote(cursor)}",
-                    True,
+        scenarios = [s for s in SCENARIOS if s.key != "deep" or cursor is not None]
+        rounds: dict[str, list[WrkResult]] = {s.key: [] for s in scenarios}
+        # The scenarios take turns, round after round, so that a slow spell of the machine
+        # falls on all of them rather than on one side of a ratio.
+        for round_number in range(1, opts["rounds"] + 1):
+            for scenario in scenarios:
+                if scenario.key == "deep":
+                    assert cursor is not None
+                    path = f"/v1/goals?limit=50&cursor={quote(cursor)}"
+                    scenario = Scenario("deep", scenario.label, "GET", path, True)
+                tokens = big_file if scenario.big_client else many_file
+                result = measure(server, opts["wrk"], scenario, tokens, opts)
+                rounds[scenario.key].append(result)
+                flag = f"  [bold red]{result.errors} ERRORS[/]" if result.errors else ""
+                if result.other_cores > NOISY_CORES:
+                    flag += f"  [yellow]other processes busy: {result.other_cores:.1f} cores[/]"
+                step = f"{round_number}/{opts['rounds']}"
+                console.print(
+                    f"  {step} {scenario.label:<28} {result.rps:>7,.0f} rps"
+                    f"  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms{flag}"
                 )
-            tokens = big_file if scenario.big_client else many_file
-            result = measure(server, opts["wrk"], scenario, tokens, opts)
-            results[scenario.key] = result
-            flag = f"  [bold red]{result.errors} ERRORS[/]" if result.errors else ""
-            if result.other_cores > NOISY_CORES:
-                flag += f"  [yellow]other processes busy: {result.other_cores:.1f} cores[/]"
-            console.print(
-                f"  {scenario.label:<30} {result.rps:>7,.0f} rps  p50 {result.p50_ms:7.2f} ms"
-                f"  p99 {result.p99_ms:8.2f} ms{flag}"
-            )
+        results = {key: combine(measured) for key, measured in rounds.items()}
     created_after = count_goals(url, CREATE_TITLE)
     return results, checks(results, created_after - created_before)
 
@@ -296,7 +296,7 @@ def render(name: str, results: dict[str, WrkResult], found: list[Check], opts: d
         for s in SCENARIOS
     }
     table = Table(title=f"{name}: {opts['connections']} connections, wrk -t{opts['threads']}, "
-                  f"{opts['duration']:.0f} s each")  # fmt: skip
+                  f"median of {opts['rounds']} rounds of {opts['duration']:.0f} s")  # fmt: skip
     columns = (
         "scenario",
         "request",
@@ -353,8 +353,11 @@ def render(name: str, results: dict[str, WrkResult], found: list[Check], opts: d
 
 @cli.command()
 def main(
-    duration: Annotated[float, typer.Option(help="Seconds of load per scenario.")] = 10,
-    warmup: Annotated[float, typer.Option(help="Seconds of unmeasured load before each.")] = 2,
+    duration: Annotated[float, typer.Option(help="Seconds of load per scenario and round.")] = 5,
+    warmup: Annotated[float, typer.Option(help="Seconds of unmeasured load before each.")] = 1,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="Rounds; each scenario's median round is reported.")
+    ] = 3,
     connections: Annotated[int, typer.Option(help="wrk connections.")] = 50,
     threads: Annotated[int, typer.Option(help="wrk threads (the machine has 2 cores).")] = 2,
     only: Annotated[str | None, typer.Option(help="sqlite or postgres")] = None,
@@ -381,6 +384,7 @@ def main(
     opts = {
         "duration": duration,
         "warmup": warmup,
+        "rounds": rounds,
         "connections": connections,
         "threads": threads,
         "goals": goals,

@@ -53,6 +53,7 @@ class WrkResult:
     db_cpu_ms: float = 0.0
     other_cores: float = 0.0
     warmup_statuses: dict[int, int] = field(default_factory=dict)
+    rounds: int = 1
     raw: str = ""
 
     @property
@@ -64,6 +65,45 @@ class WrkResult:
         """Everything that is not a 2xx answer: other statuses and socket errors."""
         bad_status = sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
         return max(bad_status, self.non_2xx) + sum(self.socket_errors.values())
+
+
+def combine(rounds: list[WrkResult]) -> WrkResult:
+    """One scenario measured in several rounds: the median round's rps, p50 and p99 (so one
+    disturbed round moves nothing), counts summed, CPU per request over all rounds."""
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        middle = len(ordered) // 2
+        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+    def summed(maps: list[dict]) -> dict:
+        total: dict = {}
+        for one in maps:
+            for key, n in one.items():
+                total[key] = total.get(key, 0) + n
+        return total
+
+    requests = sum(r.requests for r in rounds)
+
+    def per_request(attr: str) -> float:
+        return sum(getattr(r, attr) * r.requests for r in rounds) / requests if requests else 0.0
+
+    return WrkResult(
+        requests=requests,
+        duration_s=sum(r.duration_s for r in rounds),
+        rps=median([r.rps for r in rounds]),
+        p50_ms=median([r.p50_ms for r in rounds]),
+        p99_ms=median([r.p99_ms for r in rounds]),
+        max_ms=max(r.max_ms for r in rounds),
+        statuses=summed([r.statuses for r in rounds]),
+        socket_errors=summed([r.socket_errors for r in rounds]),
+        non_2xx=sum(r.non_2xx for r in rounds),
+        server_cpu_ms=per_request("server_cpu_ms"),
+        db_cpu_ms=per_request("db_cpu_ms"),
+        other_cores=max(r.other_cores for r in rounds),
+        warmup_statuses=summed([r.warmup_statuses for r in rounds]),
+        rounds=len(rounds),
+    )
 
 
 def run_wrk(
