@@ -38,8 +38,9 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 1024 * 1024
     idempotency_ttl_hours: int = 24
-    # Per worker process; keep workers x (pool + overflow) under PostgreSQL's max_connections.
-    db_pool_size: int = Field(default=30, ge=1)
+    # Per worker process and pool (PostgreSQL: one pool for reads, one for writes); keep
+    # workers x 2 x (pool + overflow) under PostgreSQL's max_connections.
+    db_pool_size: int = Field(default=15, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
 
     webhooks_allow_private: bool = False
