@@ -55,9 +55,18 @@ async def fetch_page(
     assert sync_connection is not None
     sync_connection.dispatch.before_cursor_execute(sync_connection, None, sql, params, None, False)
     driver = (await connection.get_raw_connection()).driver_connection
-    async with driver.cursor() as cursor:
-        await cursor.execute(sql, {**constants, **params})
-        return await cursor.fetchall()
+    try:
+        async with driver.cursor() as cursor:
+            await cursor.execute(sql, {**constants, **params})
+            return await cursor.fetchall()
+    except connection.dialect.loaded_dbapi.Error as exc:
+        # Told as SQLAlchemy tells it, so the unit of work knows a lost connection.
+        lost = connection.dialect.is_disconnect(exc, driver, None)
+        if lost:
+            await connection.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            sql, params, exc, connection.dialect.loaded_dbapi.Error, connection_invalidated=lost
+        ) from exc
 
 
 @lru_cache(maxsize=256)
