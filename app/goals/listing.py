@@ -1,6 +1,6 @@
 """``GET /v1/goals``, the hot path: one SELECT per page, built once per query shape, with the
 caller and the filters bound per request; no ORM objects and no per-row Python work that the
-database can do.
+database can do. On PostgreSQL that SELECT answers with one row for the whole page.
 
 The database renders each goal's JSON itself (SQLite ``json_object``, PostgreSQL
 ``json_build_object`` cast to text), so a page is the rows' text joined: no per-row Python.
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_reads
@@ -104,7 +106,7 @@ def list_statement(
     """One statement per shape of the query; values are bound per request."""
     keys = (_raw(GOALS.c.id), _raw(GOALS.c.client_id), _raw(GOALS.c.updated_at))
     document = _sqlite_document() if dialect == "sqlite" else _postgres_document()
-    query = sa.select(document, *keys)
+    query = sa.select(document.label("doc"), *keys)
     caller = sa.bindparam("caller", type_=GOALS.c.id.type)
     query = query.where(goals_readable_by(is_client, caller))
     if by_client:
@@ -123,9 +125,40 @@ def list_statement(
                 sa.bindparam("after_id", type_=GOALS.c.id.type),
             )
         )
-    return query.order_by(GOALS.c.updated_at.desc(), GOALS.c.id.desc()).limit(
+    query = query.order_by(GOALS.c.updated_at.desc(), GOALS.c.id.desc()).limit(
         sa.bindparam("limit", type_=sa.Integer())
     )
+    return query if dialect == "sqlite" else _one_row_page(query, is_client)
+
+
+def _one_row_page(rows: sa.Select[Any], is_client: bool) -> sa.Select[Any]:
+    """PostgreSQL: the page as one row, aggregated after the last goal is rendered.
+
+    Rows are sent as they are produced, so a page of rows reaches the server in several pieces
+    spread over the query's time, and the driver wakes up for each: one row measured 0.4 ms
+    of the server's CPU against 1.0-1.3 ms. Of the ``limit`` (page size + 1) rows matched, the
+    row holds the page's documents joined, how many matched, the page's last keys (for the
+    next cursor) and, for a therapist, the page's ``client_id:id`` pairs (for the access log)."""
+    page = rows.subquery("page")
+    order = (page.c.raw_updated_at.desc(), page.c.raw_id.desc())
+    position = sa.func.row_number().over(order_by=order)
+    numbered = sa.select(page, position.label("n")).subquery("numbered")
+    limit = sa.bindparam("limit", type_=sa.Integer())
+    on_page, last = numbered.c.n < limit, numbered.c.n == limit - 1
+    as_text = sa.Text()
+    columns = [
+        sa.func.string_agg(numbered.c.doc, aggregate_order_by(sa.literal(","), numbered.c.n))
+        .filter(on_page)
+        .label("docs"),
+        sa.func.count().label("matched"),
+        sa.func.max(numbered.c.raw_updated_at).filter(last).label("last_at"),
+        sa.func.max(sa.cast(numbered.c.raw_id, as_text)).filter(last).label("last_id"),
+    ]
+    if not is_client:
+        client, goal = (sa.cast(c, as_text) for c in (numbered.c.raw_client_id, numbered.c.raw_id))
+        pair = client + ":" + goal
+        columns.append(sa.func.string_agg(pair, sa.literal(",")).filter(on_page).label("pairs"))
+    return sa.select(*columns)
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -173,20 +206,41 @@ async def list_goals_page(
         updated_since is not None,
         bool(cursor),
     )
-    # Read by position: the document, then id, client_id and updated_at (see list_statement).
-    rows = await fetch_page(session, statement, params)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(_timestamp(last[3]), _uuid(last[1]))
+    found = await fetch_page(session, statement, params)
+    if dialect == "sqlite":
+        items, last, pairs = _page_of_rows(found, limit, principal.is_therapist)
+    else:
+        items, last, pairs = _page_of_one_row(found[0], limit)
+    next_cursor = encode_cursor(_timestamp(last[0]), _uuid(last[1])) if last else None
     if principal.is_therapist:
         record_reads(
             session,
             principal,
             object_type="goal",
-            objects=((_uuid(row[2]), _uuid(row[1])) for row in rows),
+            objects=((_uuid(client), _uuid(goal)) for client, goal in pairs),
         )
-    items = ",".join([row[0] for row in rows]).encode()
-    body = b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
+    body = b'{"items":[' + items.encode() + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
     return body, next_cursor
+
+
+Keys = tuple[Any, Any]
+
+
+def _page_of_rows(
+    rows: Sequence[Sequence[Any]], limit: int, with_pairs: bool
+) -> tuple[str, Keys | None, list[Keys]]:
+    """SQLite: one row per goal (document, id, client_id, updated_at), ``limit + 1`` at most."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = (rows[-1][3], rows[-1][1]) if more else None
+    pairs = [(row[2], row[1]) for row in rows] if with_pairs else []
+    return ",".join([row[0] for row in rows]), last, pairs
+
+
+def _page_of_one_row(row: Sequence[Any], limit: int) -> tuple[str, Keys | None, list[Keys]]:
+    """PostgreSQL: the page aggregated into one row (see ``_one_row_page``)."""
+    docs, matched, last_at, last_id, *therapist = row
+    last = (last_at, last_id) if matched > limit else None
+    joined = therapist[0] if therapist else None
+    pairs = [tuple(pair.split(":")) for pair in joined.split(",")] if joined else []
+    return docs or "", last, pairs  # type: ignore[return-value]
