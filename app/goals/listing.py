@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -64,28 +64,25 @@ def _postgres_value(name: str) -> str:
     return column  # uuid, date, integer, text and jsonb render as the API shows them
 
 
-def _postgres_document() -> sa.ColumnElement[str]:
-    pairs = ", ".join(f"'{name}', {_postgres_value(name)}" for name in FIELDS)
+def _document(json_object: str, value: Callable[[str], str]) -> str:
+    """One goal's JSON as SQL: ``json_object`` is the database's JSON-object function."""
+    pairs = ", ".join(f"'{name}', {value(name)}" for name in FIELDS)
     progress = (
-        "json_build_object('steps_total', goals.steps_total, 'steps_done', goals.steps_done, "
+        f"{json_object}('steps_total', goals.steps_total, 'steps_done', goals.steps_done, "
         "'percent', CASE WHEN goals.steps_total > 0 "
         "THEN goals.steps_done * 100 / goals.steps_total ELSE 0 END, "
         "'latest_rating', goals.latest_rating, 'latest_gas_score', goals.latest_gas_score)"
     )
-    return sa.literal_column(
-        f"json_build_object({pairs}, 'progress', {progress})::text", sa.String()
-    )
+    return f"{json_object}({pairs}, 'progress', {progress})"
+
+
+def _postgres_document() -> sa.ColumnElement[str]:
+    document = _document("json_build_object", _postgres_value)
+    return sa.literal_column(f"{document}::text", sa.String())
 
 
 def _sqlite_document() -> sa.ColumnElement[str]:
-    pairs = ", ".join(f"'{name}', {_sqlite_value(name)}" for name in FIELDS)
-    progress = (
-        "json_object('steps_total', goals.steps_total, 'steps_done', goals.steps_done, "
-        "'percent', CASE WHEN goals.steps_total > 0 "
-        "THEN goals.steps_done * 100 / goals.steps_total ELSE 0 END, "
-        "'latest_rating', goals.latest_rating, 'latest_gas_score', goals.latest_gas_score)"
-    )
-    return sa.literal_column(f"json_object({pairs}, 'progress', {progress})", sa.String())
+    return sa.literal_column(_document("json_object", _sqlite_value), sa.String())
 
 
 def _raw(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
