@@ -7,9 +7,7 @@ turn into a 2xx. Services only flush.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import weakref
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Annotated, Any
@@ -202,23 +200,6 @@ def lost_connection(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
 
 
-_WRITER_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _sqlite_writer_turn() -> asyncio.Lock:
-    """SQLite takes one writer at a time. Left to SQLite, waiting writers poll with sleeps of
-    up to 100 ms (its busy handler), so the wait is long and unfair (create p99 over 2 s at 50
-    connections); within a process they queue here instead, first come first served. Other
-    processes on the same file are still kept in order by the busy timeout."""
-    loop = asyncio.get_running_loop()
-    turn = _WRITER_TURNS.get(loop)
-    if turn is None:
-        turn = _WRITER_TURNS[loop] = asyncio.Lock()
-    return turn
-
-
 class UnitOfWorkRoute(APIRoute):
     """Every API route: one session per request, committed before the response leaves.
 
@@ -230,12 +211,6 @@ class UnitOfWorkRoute(APIRoute):
 
         async def run_in_transaction(request: Request) -> Response:
             write = request.method in WRITE_METHODS
-            if write and get_engine().dialect.name == "sqlite":
-                async with _sqlite_writer_turn():
-                    return await run(request, write)
-            return await run(request, write)
-
-        async def run(request: Request, write: bool) -> Response:
             may_retry = not write
             while True:
                 session = new_session(write=write)
