@@ -23,8 +23,14 @@ ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     auth.public_router,
     auth.router,
-    *(d.router for d in (accesslog, carelinks, goals, steps, reviews, encouragements)),
-    *(d.router for d in (progress, dashboard)),
+    accesslog.router,
+    carelinks.router,
+    goals.router,
+    steps.router,
+    reviews.router,
+    encouragements.router,
+    progress.router,
+    dashboard.router,
 )
 
 
