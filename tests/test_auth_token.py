@@ -225,6 +225,18 @@ async def test_startup_prepares_the_dummy_hash(app_instance):
         assert dummy_password_hash.cache_info().currsize == 1
 
 
+async def test_startup_hides_its_objects_from_the_garbage_collector(app_instance):
+    """Full collections must not walk the start-up objects (their pauses were the p99)."""
+    import gc
+
+    gc.unfreeze()
+    try:
+        async with app_instance.router.lifespan_context(app_instance):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+
+
 async def test_a_read_only_login_cannot_write_goals(client, make_user):
     """The scope subset reaches the real domain routes: goals:write is missing -> 403."""
     ann = await make_user("client", scope="goals:read")
