@@ -1,0 +1,95 @@
+"""SQLite: the writers of a process take turns in arrival order, from BEGIN IMMEDIATE to COMMIT,
+and every way a write transaction ends gives the turn to the next one."""
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+
+from app.core.db import get_engine, new_session
+from tests.conftest import BACKEND
+
+pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's single writer")
+
+INSERT = sa.text(
+    "INSERT INTO changes (client_id, object_type, object_id, op, at) "
+    "VALUES (:client, 'goal', :object, 'create', '2026-11-26 00:00:00')"
+)
+
+
+async def _write(order: list[str], name: str, *, commit: bool = True) -> None:
+    session = new_session(write=True)
+    try:
+        await session.execute(INSERT, {"client": name, "object": name})
+        order.append(name)
+        if commit:
+            await session.commit()
+        else:
+            await session.rollback()
+    finally:
+        await session.close()
+
+
+async def _started(tasks: list[asyncio.Task], order: list[str], count: int) -> None:
+    """Let the event loop (and the driver's threads) run until ``count`` writers got in."""
+    for _ in range(200):
+        if len(order) >= count or any(t.done() for t in tasks):
+            return
+        await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def begins(app_instance):
+    """The BEGIN IMMEDIATE statements sent to SQLite."""
+    sent: list[str] = []
+
+    def listen(_conn, _cursor, statement, *_args):
+        if statement == "BEGIN IMMEDIATE":
+            sent.append(statement)
+
+    engine = get_engine().sync_engine
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    yield sent
+    sa.event.remove(engine, "before_cursor_execute", listen)
+
+
+async def test_writers_wait_for_the_one_in_its_transaction_and_follow_in_arrival_order(
+    begins, sync_engine
+):
+    holder = new_session(write=True)
+    await holder.execute(INSERT, {"client": "first", "object": "first"})
+    order: list[str] = []
+    tasks = []
+    for name in ("second", "third", "fourth"):
+        tasks.append(asyncio.create_task(_write(order, name)))
+        await asyncio.sleep(0.01)  # arrival order
+    await _started(tasks, order, 1)
+    assert order == []
+    assert len(begins) == 1  # the other three wait for their turn before asking SQLite
+    await holder.commit()
+    await holder.close()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert order == ["second", "third", "fourth"]
+    assert len(begins) == 4
+    with sync_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM changes")).scalar() == 4
+
+
+@pytest.mark.parametrize("ending", ["rollback", "close", "error"])
+async def test_every_end_of_a_write_gives_the_turn_back(app_instance, ending):
+    holder = new_session(write=True)
+    await holder.execute(INSERT, {"client": "holder", "object": "holder"})
+    if ending == "rollback":
+        await holder.rollback()
+    elif ending == "close":
+        pass  # closed below with its transaction still open
+    else:
+        with pytest.raises(sa.exc.IntegrityError):
+            await holder.execute(INSERT, {"client": None, "object": "x"})
+        await holder.rollback()
+    await holder.close()
+    order: list[str] = []
+    await asyncio.wait_for(_write(order, "next"), 5)
+    await asyncio.wait_for(_write(order, "after", commit=False), 5)
+    await asyncio.wait_for(_write(order, "last"), 5)
+    assert order == ["next", "after", "last"]
