@@ -198,9 +198,14 @@ class StatementCounter:
 
 @pytest.fixture
 def count_statements(app_instance: Any) -> Iterator[StatementCounter]:
-    """Counts SQL statements the app sends (BEGIN/COMMIT and PRAGMAs excepted)."""
+    """Counts SQL statements the app sends (BEGIN/COMMIT and PRAGMAs excepted), on SQLite also
+    those of the inline read-only engine."""
+    from app.goals.reads import sqlite_reader
+
     counter = StatementCounter()
     engines = {get_engine().sync_engine, get_read_engine().sync_engine}
+    if get_engine().dialect.name == "sqlite":
+        engines.add(sqlite_reader(get_engine().url.render_as_string(hide_password=False)))
     for engine in engines:
         sa.event.listen(engine, "before_cursor_execute", counter)
     yield counter

@@ -6,8 +6,6 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from app.core.db import get_engine
-from app.goals.reads import sqlite_reader
 from app.models import Goal
 from tests.conftest import assert_problem
 from tests.test_goals import link, new_goal
@@ -129,10 +127,6 @@ async def test_statements_per_page_do_not_grow_with_page_size(
             )
             assert r.status_code == 201
     actor = patient if role == "client" else therapist
-    # On SQLite the page is read on the inline read-only engine: count its statements too.
-    if get_engine().dialect.name == "sqlite":
-        reader = sqlite_reader(get_engine().url.render_as_string(hide_password=False))
-        sa.event.listen(reader, "before_cursor_execute", count_statements)
     counts = {}
     for limit in (1, 10, 50, 200):
         count_statements.statements.clear()
@@ -143,5 +137,3 @@ async def test_statements_per_page_do_not_grow_with_page_size(
     assert len(set(counts.values())) == 1, counts
     # A client's page is one SELECT; a therapist's adds one access-log INSERT for the page.
     assert counts[1] == (1 if role == "client" else 2), count_statements.statements
-    if get_engine().dialect.name == "sqlite":
-        sa.event.remove(reader, "before_cursor_execute", count_statements)

@@ -25,6 +25,7 @@ from app.goals.access import (
     writable_goals,
 )
 from app.goals.documents import check_if_match, goal_document
+from app.goals.reads import fetch_rows
 from app.goals.schemas import GoalCreate, GoalUpdate
 from app.models import Goal, Review, Step, User, new_id
 from app.reviews.due import local_date
@@ -70,8 +71,11 @@ async def next_review_due(
     the interval; null without one. The same rule reviews follow."""
     if review_every_days is None:
         return None
-    connection = await session.connection()
-    timezone = await connection.scalar(_CLIENT_TIMEZONE, {"client_id": client_id})
+    params = {"client_id": client_id}
+    if session.in_transaction():  # it may have written the client itself (seed-demo does)
+        timezone = await (await session.connection()).scalar(_CLIENT_TIMEZONE, params)
+    else:  # SQLite: read before BEGIN IMMEDIATE, not while holding the write lock
+        timezone = next(iter(await fetch_rows(session, _CLIENT_TIMEZONE, params)), (None,))[0]
     return local_date(since, timezone or "UTC") + dt.timedelta(days=review_every_days)
 
 
