@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 import app.accesslog.service  # noqa: F401  (registers its before-commit hook)
 import app.changes.service  # noqa: F401  (registers its before-commit hook)
 from app.api import ROUTERS, add_routes
+from app.core.admission import AdmissionMiddleware
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import get_settings
 from app.core.db import dispose_engines
@@ -86,6 +87,9 @@ def create_app() -> FastAPI:
             ],
             expose_headers=["ETag", "Location", "Link", "Retry-After", "X-Request-ID"],
         )
+    # Innermost first: a request is admitted only once its body is in (a slow upload holds no
+    # turn), and the request log's duration includes the wait for a turn.
+    app.add_middleware(AdmissionMiddleware, limit=settings.max_concurrent_requests)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # workers x 2 x (pool + overflow) under PostgreSQL's max_connections.
     db_pool_size: int = Field(default=15, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    # Requests a worker serves at once; the rest wait in arrival order (app/core/admission.py).
+    max_concurrent_requests: int = Field(default=10, ge=1)
 
     webhooks_allow_private: bool = False
     enable_bench_routes: bool = False
