@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
-from app.changes.service import record_change
-from app.core.db import utcnow
+from app.changes.service import CHANGE_LOG_LOCK, record_change, with_created_change
+from app.core.db import is_postgres, utcnow
 from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.encouragements.celebrations import celebrate_completed
 from app.goals.access import (
@@ -34,6 +34,20 @@ GOALS = Goal.__table__
 STEPS = Step.__table__
 REVIEWS = Review.__table__
 _INSERT = sa.insert(GOALS)
+_CREATED_COLUMNS = (
+    "id", "client_id", "created_by", "title", "description", "motivation", "success_criteria",
+    "category", "priority", "status", "achievement_status", "visibility", "target_date",
+    "review_every_days", "next_review_due", "external_id", "gas_levels", "gas_weight",
+    "completed_at", "steps_total", "steps_done", "latest_rating", "latest_gas_score",
+    "version", "created_at", "updated_at",
+)  # fmt: skip
+_INSERT_WITH_CHANGE = with_created_change(
+    sa.insert(GOALS).values(
+        {name: sa.bindparam(name, type_=GOALS.c[name].type) for name in _CREATED_COLUMNS}
+    ),
+    object_type="goal",
+    goal_id="id",
+)
 _EXTERNAL_ID_TAKEN = (
     sa.select(GOALS.c.id)
     .where(
@@ -141,12 +155,34 @@ async def create_goal(
         "created_at": now,
         "updated_at": now,
     }
+    postgres = is_postgres(session)
     try:
-        await (await session.connection()).execute(_INSERT, row)
+        if postgres:  # the goal and its change row in one round trip
+            await (await session.connection()).execute(
+                _INSERT_WITH_CHANGE, {**row, "change_lock": CHANGE_LOG_LOCK, "change_at": now}
+            )
+        else:
+            await (await session.connection()).execute(_INSERT, row)
     except IntegrityError:
         raise Conflict("This client already has a goal with that external_id.") from None
     goal = types.SimpleNamespace(**row)
-    _record(session, principal, goal, op="upsert", action="create")
+    if not postgres:
+        record_change(
+            session,
+            client_id=client_id,
+            object_type="goal",
+            object_id=goal.id,
+            op="upsert",
+            goal_id=goal.id,
+        )
+    record_access(
+        session,
+        principal,
+        client_id=client_id,
+        action="create",
+        object_type="goal",
+        object_ids=[goal.id],
+    )
     return goal_document(goal)
 
 

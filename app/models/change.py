@@ -6,7 +6,7 @@ from app.models.base import Field, SQLModel, dt, timestamp, uuid
 class Change(SQLModel, table=True):
     """The change sequence behind /v1/sync: one row per create, update or delete.
 
-    Rows are written just before COMMIT under a database-wide lock, so ``seq`` follows commit
+    Rows are written under a database-wide lock held until COMMIT, so ``seq`` follows commit
     order and a follower reading ``seq > cursor`` never skips a change committed later.
     """
 
