@@ -94,16 +94,24 @@ async def next_review_due(
 
 
 def _record(
-    session: AsyncSession, principal: Principal, goal: Any, *, op: str, action: str
+    session: AsyncSession,
+    principal: Principal,
+    goal: Any,
+    *,
+    op: str,
+    action: str,
+    change_written: bool = False,
 ) -> None:
-    record_change(
-        session,
-        client_id=goal.client_id,
-        object_type="goal",
-        object_id=goal.id,
-        op=op,
-        goal_id=goal.id,
-    )
+    """The goal's change row (unless its statement already wrote it) and the access log."""
+    if not change_written:
+        record_change(
+            session,
+            client_id=goal.client_id,
+            object_type="goal",
+            object_id=goal.id,
+            op=op,
+            goal_id=goal.id,
+        )
     record_access(
         session,
         principal,
@@ -166,23 +174,7 @@ async def create_goal(
     except IntegrityError:
         raise Conflict("This client already has a goal with that external_id.") from None
     goal = types.SimpleNamespace(**row)
-    if not postgres:
-        record_change(
-            session,
-            client_id=client_id,
-            object_type="goal",
-            object_id=goal.id,
-            op="upsert",
-            goal_id=goal.id,
-        )
-    record_access(
-        session,
-        principal,
-        client_id=client_id,
-        action="create",
-        object_type="goal",
-        object_ids=[goal.id],
-    )
+    _record(session, principal, goal, op="upsert", action="create", change_written=postgres)
     return goal_document(goal)
 
 
