@@ -53,12 +53,15 @@ async def test_a_transaction_that_commits_later_gets_a_later_number(client, make
     request = Request({"type": "http", "method": "POST", "path": "/v1/goals", "headers": []})
     response = Response(status_code=201)
 
+    drawn = asyncio.Event()
+
     async def create(title: str, hold: asyncio.Event | None = None) -> str:
         session = new_session(write=True)
         try:
             goal = await create_goal(session, principal, GoalCreate(title=title))
             await run_before_commit_hooks(session, request, response)
             if hold is not None:
+                drawn.set()
                 await hold.wait()
             await session.commit()
             return str(goal["id"])
@@ -67,8 +70,7 @@ async def test_a_transaction_that_commits_later_gets_a_later_number(client, make
 
     release = asyncio.Event()
     first = asyncio.create_task(create("first", release))
-    await asyncio.sleep(0.2)  # the first writer has drawn its number and waits to commit
-    assert not first.done()
+    await asyncio.wait_for(drawn.wait(), 10)  # the first writer has its number, not committed
     second = asyncio.create_task(create("second"))
     await asyncio.sleep(0.3)
     assert not second.done()  # it waits for the first writer's COMMIT

@@ -1,7 +1,7 @@
 """The change sequence: every create, update and delete of a client's data, in commit order.
 
 Services call ``record_change``; the rows are written just before COMMIT (on PostgreSQL a
-new goal's row goes with the goal's own INSERT, see ``with_created_change``). On PostgreSQL a
+new goal's row goes with the goal's own INSERT, see ``with_goal_change``). On PostgreSQL a
 transaction-scoped advisory lock is taken first, so sequence numbers are handed out in the
 order transactions commit (SQLite already serializes writers). A sync follower that reads
 ``seq > cursor`` therefore never skips a change that commits after it looked.
@@ -37,20 +37,19 @@ _LOCK_AND_INSERT = sa.text(
 )
 
 
-def with_created_change(insert: sa.Insert, *, object_type: str, goal_id: str) -> sa.Insert:
-    """PostgreSQL: ``insert`` (one new row, its parameters named after its columns and
-    including ``id`` and ``client_id``) and the row's ``upsert`` change as one statement: one
-    round trip fewer on the hottest write. The change row is drawn under the change-log lock,
-    exactly as the before-commit hook draws it, and the lock is held from here to COMMIT.
-    ``goal_id`` names the parameter holding the goal's id. Extra parameters:
-    ``change_lock`` (``CHANGE_LOG_LOCK``) and ``change_at``."""
+def with_goal_change(insert: sa.Insert) -> sa.Insert:
+    """PostgreSQL: ``insert`` of one new goal (its parameters named after its columns) and the
+    goal's ``upsert`` change as one statement: one round trip fewer on the hottest write. The
+    change row is drawn under the change-log lock, exactly as the before-commit hook draws it,
+    and the lock is held from here to COMMIT. Extra parameters: ``change_lock``
+    (``CHANGE_LOG_LOCK``) and ``change_at``."""
     changes = Change.__table__
     lock = sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("change_lock"))).subquery("lock")
     row = sa.select(
         sa.bindparam("client_id", type_=changes.c.client_id.type),
-        sa.literal(object_type),
+        sa.literal("goal"),
         sa.bindparam("id", type_=changes.c.object_id.type),
-        sa.bindparam(goal_id, type_=changes.c.goal_id.type),
+        sa.bindparam("id", type_=changes.c.goal_id.type),
         sa.literal("upsert"),
         sa.bindparam("change_at", type_=changes.c.at.type),
     ).select_from(lock)

@@ -5,7 +5,7 @@ Without it every request a worker accepts starts at once and they take turns on 
 at each await (a database round trip, a pool checkout). Under load that is unfair: a request
 can wait several rounds of everybody else's work, and waits for a pooled connection are not
 served in order. Measured with 50 connections on one PostgreSQL worker (bench/README.md), a
-page of goals had p99 at 2-3 times p50; with 10 admitted at a time the p99 fell to about 1.3
+page of goals had p99 at 2-3 times p50; with 10 admitted at a time the p99 fell to 1.3-1.6
 times p50, and throughput rose (fewer database sessions competing for the same cores).
 
 The limit also keeps a worker from asking its pools for more connections than they hold.

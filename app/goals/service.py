@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
-from app.changes.service import CHANGE_LOG_LOCK, record_change, with_created_change
+from app.changes.service import CHANGE_LOG_LOCK, record_change, with_goal_change
 from app.core.db import is_postgres, utcnow
 from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.encouragements.celebrations import celebrate_completed
@@ -41,12 +41,10 @@ _CREATED_COLUMNS = (
     "completed_at", "steps_total", "steps_done", "latest_rating", "latest_gas_score",
     "version", "created_at", "updated_at",
 )  # fmt: skip
-_INSERT_WITH_CHANGE = with_created_change(
+_INSERT_WITH_CHANGE = with_goal_change(
     sa.insert(GOALS).values(
         {name: sa.bindparam(name, type_=GOALS.c[name].type) for name in _CREATED_COLUMNS}
-    ),
-    object_type="goal",
-    goal_id="id",
+    )
 )
 _EXTERNAL_ID_TAKEN = (
     sa.select(GOALS.c.id)
