@@ -21,9 +21,6 @@ from app.core.http import check_if_match
 from app.encouragements.celebrations import celebrate_completed
 from app.goals.access import (
     client_for_write,
-    deletable_goals,
-    goal_from_path,
-    writable_goals,
 )
 from app.goals.documents import goal_document
 from app.goals.repository import client_timezone, insert_goal_with_change
@@ -152,31 +149,22 @@ async def create_goal(
     return goal_document(goal)
 
 
-async def read_goal(session: AsyncSession, principal: Principal, goal_id: str) -> Goal:
-    goal = await goal_from_path(session, principal, goal_id)
-    record_access(
-        session,
-        principal,
-        client_id=goal.client_id,
-        action="read",
-        object_type="goal",
-        object_ids=[goal.id],
-    )
+def read_goal(session: AsyncSession, principal: Principal, goal: Goal) -> Goal:
+    """A goal the caller may read (see ``ReadableGoal``), its reading logged."""
+    _log(session, principal, goal, "read")
     return goal
 
 
 async def update_goal(
     session: AsyncSession,
     principal: Principal,
-    goal_id: str,
+    goal: Goal,
     data: GoalUpdate,
     if_match: str | None,
 ) -> Goal:
-    """Apply the fields sent. The row is locked first, so the ``If-Match`` check and the write
-    are one step: of many writers holding the same version, exactly one succeeds."""
-    goal = await goal_from_path(
-        session, principal, goal_id, clause=writable_goals(principal), for_update=True
-    )
+    """Apply the fields sent to a goal the caller may change, its row locked (``WritableGoal``),
+    so the ``If-Match`` check and the write are one step: of many writers holding the same
+    version, exactly one succeeds."""
     check_if_match(if_match, goal.version)
     changes = {k: v for k, v in data.changes().items() if getattr(goal, k) != v}
     if principal.is_therapist and changes.get("visibility") == "private":
@@ -213,12 +201,10 @@ async def update_goal(
 
 
 async def delete_goal(
-    session: AsyncSession, principal: Principal, goal_id: str, if_match: str | None
+    session: AsyncSession, principal: Principal, goal: Goal, if_match: str | None
 ) -> None:
-    """Soft delete: the goal, its steps and reviews leave every read and sync as deletions."""
-    goal = await goal_from_path(
-        session, principal, goal_id, clause=deletable_goals(principal), for_update=True
-    )
+    """Soft delete (``DeletableGoal``): the goal, its steps and reviews leave every read and
+    sync as deletions."""
     check_if_match(if_match, goal.version)
     now = utcnow()
     goal.deleted_at = now

@@ -13,6 +13,7 @@ from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import json_response, page_response
 from app.core.pagination import Cursor, Limit
+from app.goals.dependencies import GoalForReview, ReviewableGoal
 from app.goals.documents import goal_document
 from app.goals.schemas import GoalPage
 from app.reviews import service
@@ -32,7 +33,7 @@ ReviewWriter = principal_with(Scope.REVIEWS_WRITE)
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def create_review(
-    goal_id: str,
+    goal: GoalForReview,
     data: ReviewCreate,
     principal: ReviewWriter,
     session: SessionDep,
@@ -45,7 +46,7 @@ async def create_review(
     date in the **client's** timezone + `review_every_days` (null when the goal has none),
     `version` + 1 and `updated_at`. Reviews are append-only: there is no update or delete.
     """
-    review = await service.add_review(session, principal, goal_id, data)
+    review = await service.add_review(session, principal, goal, data)
     return json_response(
         review_document(review), status.HTTP_201_CREATED, {"Location": f"/v1/reviews/{review.id}"}
     )
@@ -58,7 +59,7 @@ async def create_review(
     responses=problem_responses(400, 401, 403, 404, 422),
 )
 async def list_reviews(
-    goal_id: str,
+    goal: ReviewableGoal,
     request: Request,
     principal: ReviewReader,
     session: SessionDep,
@@ -67,7 +68,7 @@ async def list_reviews(
 ) -> Response:
     """A goal's reviews, newest first (keyset on `created_at`, `id`)."""
     items, next_cursor = await service.list_reviews(
-        session, principal, goal_id, limit=limit, cursor=cursor
+        session, principal, goal, limit=limit, cursor=cursor
     )
     return page_response(request, items, next_cursor)
 
