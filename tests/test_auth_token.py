@@ -7,7 +7,7 @@ from pwdlib import PasswordHash
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.core.security import decode_access_token
-from tests.conftest import PASSWORD, assert_problem, login
+from tests.worlds import PASSWORD, assert_problem, login
 
 ALL_RESOURCE_SCOPES = [
     "goals:read",
