@@ -6,8 +6,6 @@ WAYPOINT_TEST_DATABASE=sqlite (default) uses a temporary file; =postgres uses
 WAYPOINT_TEST_POSTGRES_URL, which the suite resets to an empty schema.
 """
 
-from __future__ import annotations
-
 import inspect
 import os
 import tempfile
@@ -173,6 +171,33 @@ def sync_engine() -> Iterator[sa.Engine]:
     engine = sa.create_engine(sync_url(DATABASE_URL), poolclass=sa.pool.NullPool)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def scoped_routes(app_instance: Any) -> Any:
+    """Probe routes behind resource scopes and a role, as domain routers declare them (their
+    annotations are evaluated by FastAPI, hence no ``from __future__ import annotations`` here)."""
+    from fastapi import APIRouter
+
+    from app.auth.dependencies import principal_with
+    from app.auth.routing import AuthenticatedRoute
+
+    probe = APIRouter(route_class=AuthenticatedRoute)
+
+    @probe.get("/v1/_probe/read")
+    async def probe_read(p: principal_with("goals:read")) -> dict:
+        return {"scopes": sorted(p.scopes)}
+
+    @probe.get("/v1/_probe/write")
+    async def probe_write(p: principal_with("goals:write")) -> dict:
+        return {"scopes": sorted(p.scopes)}
+
+    @probe.get("/v1/_probe/therapist")
+    async def probe_therapist(p: principal_with("therapist")) -> dict:
+        return {"role": str(p.role)}
+
+    app_instance.include_router(probe)
+    return app_instance
 
 
 class StatementCounter:

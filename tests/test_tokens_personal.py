@@ -6,28 +6,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from fastapi import APIRouter
 
-from app.auth.dependencies import principal_with
-from app.auth.routing import AuthenticatedRoute
 from app.auth.schemas import PersonalTokenCreated
 from tests.worlds import assert_problem, login
-
-
-@pytest.fixture
-def scoped_routes(app_instance):
-    probe = APIRouter(route_class=AuthenticatedRoute)
-
-    @probe.get("/v1/_probe/read")
-    async def probe_read(p: principal_with("goals:read")) -> dict:
-        return {"scopes": sorted(p.scopes)}
-
-    @probe.get("/v1/_probe/write")
-    async def probe_write(p: principal_with("goals:write")) -> dict:
-        return {"scopes": sorted(p.scopes)}
-
-    app_instance.include_router(probe)
-    return app_instance
 
 
 def bearer(token: str) -> dict[str, str]:
