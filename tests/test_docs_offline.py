@@ -77,3 +77,14 @@ async def test_redoc_asks_for_no_web_font(client):
     html = (await client.get("/redoc")).text
     assert "<link" not in html.replace('<link rel="icon"', "")
     assert '"fontFamily": "system-ui' in html
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_the_browser_may_fetch_from_this_server_only(client, page):
+    # ReDoc's footer shows a logo from its vendor's CDN: the policy makes the browser refuse it.
+    policy = (await client.get(page)).headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'self'"
+    for name in ("img-src", "connect-src", "font-src", "script-src", "style-src", "worker-src"):
+        sources = directives[name].split()
+        assert set(sources) <= {"'self'", "'unsafe-inline'", "data:", "blob:"}, (name, sources)

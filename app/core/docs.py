@@ -22,6 +22,25 @@ REDOC_URL = "/redoc"
 FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 MONO = 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberation Mono", monospace'
 
+# The pages may load and call nothing but this server: ReDoc's footer, for one, shows a logo from
+# its vendor's CDN, which the browser now refuses instead of asking for. Their own inline start-up
+# scripts and the styles their libraries inject are allowed; `data:`/`blob:` serve their icons
+# and ReDoc's search worker.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'self'",
+    )
+)
+HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
+
 REDOC_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -50,7 +69,7 @@ def install_docs(app: FastAPI) -> None:
 
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=root + openapi_url,
             title=f"{app.title} - Swagger UI",
             swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
@@ -61,9 +80,13 @@ def install_docs(app: FastAPI) -> None:
             # No badge that asks validator.swagger.io about the document.
             swagger_ui_parameters={**(app.swagger_ui_parameters or {}), "validatorUrl": None},
         )
+        page.headers.update(HEADERS)
+        return page
 
     async def oauth2_redirect(_: Request) -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
+        page = get_swagger_ui_oauth2_redirect_html()
+        page.headers.update(HEADERS)
+        return page
 
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
@@ -80,7 +103,8 @@ def install_docs(app: FastAPI) -> None:
                 assets=root + ASSETS_URL,
                 openapi_url=json.dumps(root + openapi_url),
                 options=json.dumps({"theme": theme}),
-            )
+            ),
+            headers=HEADERS,
         )
 
     app.add_route(DOCS_URL, swagger_ui, include_in_schema=False)
