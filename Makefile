@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run test lint format openapi migrate bench clean
+.PHONY: run test lint format openapi migrate bench clean typescript
 
 $(BIN)/waypoint: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Waypoint needs Python 3.11+ (set PYTHON=python3.x)")'
@@ -43,6 +43,10 @@ migrate: $(BIN)/waypoint
 
 bench: $(BIN)/waypoint
 	$(BIN)/python -m bench.run
+
+# openapi-typescript types from openapi/openapi.json; clients/typescript/caller.ts under tsc --strict.
+typescript:
+	clients/typescript/check.sh
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
