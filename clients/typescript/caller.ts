@@ -57,7 +57,7 @@ export class Waypoint {
 }
 
 // The calls a frontend makes: only what it means to send, the defaults left to the server.
-export async function example(api: Waypoint): Promise<number> {
+export async function example(api: Waypoint, stepId: string): Promise<number> {
   const goal = await api.createGoal({
     title: "Walk to the shop on my own",
     gas_levels: {
@@ -70,7 +70,7 @@ export async function example(api: Waypoint): Promise<number> {
   });
   const status: Schemas["GoalStatus"] = goal.status;
   const page = await api.listGoals({ status: "active", limit: 10 });
-  const step: Step = await api.updateStep(goal.id, { status: "done" });
+  const step: Step = await api.updateStep(stepId, { status: "done" });
   const done: Schemas["StepStatus"] = step.status;
   const path: keyof paths = "/v1/steps/{step_id}";
   return page.items.length + status.length + done.length + path.length + goal.progress.percent;
