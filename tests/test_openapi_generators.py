@@ -4,7 +4,7 @@ request defaults that do not make a field required to send, GAS levels that gene
 
 import pytest
 
-from tests.conftest import assert_problem
+from tests.worlds import assert_problem
 
 ENUMS = {
     "Priority": ["low", "medium", "high"],
