@@ -7,9 +7,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from app.goals.documents import percent_done
 from app.progress.chart import ChartData, render_progress_svg
 from app.progress.schemas import ReviewPoint
-from app.progress.trend import percent_done, rating_trend
+from app.progress.trend import rating_trend
 from tests.worlds import (
     add_step,
     assert_problem,
