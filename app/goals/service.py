@@ -23,6 +23,8 @@ from app.changes.service import (
 )
 from app.core.db import is_postgres, utcnow
 from app.core.errors import Conflict, Forbidden, ValidationFailed
+from app.core.http import check_if_match
+from app.core.reads import fetch_rows
 from app.encouragements.celebrations import celebrate_completed
 from app.goals.access import (
     client_for_write,
@@ -30,8 +32,7 @@ from app.goals.access import (
     goal_from_path,
     writable_goals,
 )
-from app.goals.documents import check_if_match, goal_document
-from app.goals.reads import fetch_rows
+from app.goals.documents import goal_document
 from app.goals.schemas import GoalCreate, GoalUpdate
 from app.models import Goal, Review, Step, User, new_id
 from app.reviews.due import local_date

@@ -20,23 +20,23 @@ from app.auth.dependencies import Principal
 from app.changes.service import record_change
 from app.core.db import utcnow
 from app.core.errors import NotFound, ValidationFailed
+from app.core.http import check_if_match
 from app.core.pagination import decode_cursor, encode_cursor
+from app.core.reads import fetch_rows
 from app.core.schemas import parse_object_id
 from app.encouragements.celebrations import celebrate_steps
 from app.goals.access import goal_from_path, readable_goals, writable_goals
-from app.goals.documents import check_if_match, step_document
-from app.goals.reads import fetch_rows
 from app.models import Goal, Step, new_id
+from app.steps.documents import STEP_COLUMNS, step_document
 from app.steps.schemas import MAX_STEPS_PER_GOAL, StepCreate, StepUpdate
 
 GOALS = Goal.__table__
 STEPS = Step.__table__
-DOCUMENT_COLUMNS = [c for c in STEPS.c if c.key not in ("client_id", "deleted_at")]
 _LIVE = STEPS.c.deleted_at.is_(None)
 
 
 def _page_statement(after: bool) -> sa.Select[Any]:
-    query = sa.select(*DOCUMENT_COLUMNS).where(STEPS.c.goal_id == sa.bindparam("goal_id"), _LIVE)
+    query = sa.select(*STEP_COLUMNS).where(STEPS.c.goal_id == sa.bindparam("goal_id"), _LIVE)
     if after:
         query = query.where(
             sa.tuple_(STEPS.c.position, STEPS.c.id)
