@@ -71,9 +71,11 @@ async def listed(
     """Everything the lists show this caller, keyed like a mirror."""
     types = types or ("goal", "step", "review", "encouragement")
     seen: Mirror = {}
-    goals = await _pages(client, "/v1/goals", headers) if {"goal", "step", "review"} & set(
-        types
-    ) else []
+    goals = (
+        await _pages(client, "/v1/goals", headers)
+        if {"goal", "step", "review"} & set(types)
+        else []
+    )
     for goal in goals:
         if "goal" in types:
             seen[("goal", goal["id"])] = goal

@@ -85,14 +85,18 @@ async def test_changes_and_deletions_reach_a_follower(client, make_user):
     r = await client.delete(f"/v1/goals/{private['id']}", headers=patient.headers)
     assert r.status_code == 204
     for actor in (patient, therapist):
-        cursors[actor.id] = await follow(client, actor.headers, mirrors[actor.id], cursors[actor.id])
+        cursors[actor.id] = await follow(
+            client, actor.headers, mirrors[actor.id], cursors[actor.id]
+        )
         assert mirrors[actor.id] == await listed(client, actor.headers)
     assert mirrors[patient.id][("step", step["id"])]["status"] == "done"
     # the goal deleted: the goal and its step and review leave, as deletions
     r = await client.delete(f"/v1/goals/{shared['id']}", headers=patient.headers)
     for actor in (patient, therapist):
         before = dict(mirrors[actor.id])
-        cursors[actor.id] = await follow(client, actor.headers, mirrors[actor.id], cursors[actor.id])
+        cursors[actor.id] = await follow(
+            client, actor.headers, mirrors[actor.id], cursors[actor.id]
+        )
         assert mirrors[actor.id] == await listed(client, actor.headers)
         assert ("goal", shared["id"]) in before and ("goal", shared["id"]) not in mirrors[actor.id]
         assert not [k for k in mirrors[actor.id] if k[0] in ("step", "review")]
@@ -183,9 +187,7 @@ async def test_scopes_filter_the_types(client, make_user):
     assert {c["type"] for c in changes} == {"review"}
     # a cursor made with other scopes is foreign here
     cursor = (await client.get("/v1/sync", headers=patient.headers)).json()["next_cursor"]
-    assert_problem(
-        await client.get("/v1/sync", params={"cursor": cursor}, headers=headers), 400
-    )
+    assert_problem(await client.get("/v1/sync", params={"cursor": cursor}, headers=headers), 400)
 
 
 @pytest.mark.parametrize("who", ["anonymous", "other_client", "unlinked_therapist"])
