@@ -160,6 +160,8 @@ async def _snapshot(
         if after_id is not None:
             query = query.where(resource.id_column > after_id)
         room = limit - len(out)
+        if room == 0:
+            return Position(SNAPSHOT, at.seq, type_index, after_id), True
         rows = list(await session.execute(query.order_by(resource.id_column).limit(room + 1)))
         for row in rows[:room]:
             out.append(
