@@ -109,7 +109,7 @@ class LiveServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(
             [_waypoint(), "serve", "--port", str(self.port), "--workers", str(workers)],
             env={**os.environ, "WAYPOINT_LOG_LEVEL": "WARNING", **(env or {})},

@@ -5,8 +5,8 @@ every sync each follower's mirror must equal what the lists show that caller."""
 from __future__ import annotations
 
 import functools
-import os
 import itertools
+import os
 from typing import Any
 
 import anyio
