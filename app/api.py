@@ -15,6 +15,7 @@ from app.dashboard import router as dashboard
 from app.encouragements import router as encouragements
 from app.goals import router as goals
 from app.health import router as health
+from app.privacy import router as privacy
 from app.progress import router as progress
 from app.reviews import router as reviews
 from app.steps import router as steps
@@ -33,6 +34,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     progress.router,
     dashboard.router,
     sync.router,
+    privacy.router,
 )
 
 
