@@ -30,7 +30,7 @@ from app.core.errors import BadRequest
 from app.core.pagination import decode_cursor, encode_cursor
 from app.encouragements.service import readable_encouragements
 from app.goals.access import linked_clients, readable_goals
-from app.models import Change
+from app.models import Change, Encouragement, Goal, Review, Step
 from app.resources import RESOURCES
 
 CHANGES = Change.__table__
@@ -42,6 +42,12 @@ TYPE_SCOPES: tuple[tuple[str, str], ...] = (
     ("encouragement", Scope.ENCOURAGEMENTS_READ),
 )
 SNAPSHOT, FOLLOW = "s", "f"
+RESOURCE_OWNER = {
+    "goal": Goal.__table__.c.client_id,
+    "step": Step.__table__.c.client_id,
+    "review": Review.__table__.c.client_id,
+    "encouragement": Encouragement.__table__.c.client_id,
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,15 @@ def _readable(kind: str, principal: Principal) -> sa.ColumnElement[bool]:
     if kind == "encouragement":
         return readable_encouragements(principal)
     return readable_goals(principal)
+
+
+def _own_rows(kind: str, principal: Principal) -> sa.ColumnElement[bool]:
+    """For a client, the same rows said on the object's own table as well, so the snapshot
+    walks the ``(client_id, id)`` index instead of sorting all their objects for each page
+    (the rule itself is on the goal)."""
+    if not principal.is_client:
+        return sa.true()
+    return RESOURCE_OWNER[kind] == principal.user_id
 
 
 def _rows_for(principal: Principal) -> sa.ColumnElement[bool]:
@@ -156,7 +171,7 @@ async def _snapshot(
     while type_index < len(types):
         kind = types[type_index]
         resource = RESOURCES[kind]
-        query = resource.select.where(_readable(kind, principal))
+        query = resource.select.where(_readable(kind, principal), _own_rows(kind, principal))
         if after_id is not None:
             query = query.where(resource.id_column > after_id)
         room = limit - len(out)

@@ -23,6 +23,13 @@ def upgrade() -> None:
             sa.Column("shared", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch_op.create_index("ix_changes_audience_id_seq", ["audience_id", "seq"], unique=False)
+    # The sync snapshot walks a client's objects in id order.
+    with op.batch_alter_table("goals", schema=None) as batch_op:
+        batch_op.create_index("ix_goals_client_id_id", ["client_id", "id"], unique=False)
+    for table in ("steps", "reviews"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(f"ix_{table}_client_id")
+            batch_op.create_index(f"ix_{table}_client_id_id", ["client_id", "id"], unique=False)
     # Rows written before: a goal's, step's or review's row is for linked therapists when its
     # goal is shared now (the best that can be known afterwards).
     op.execute(
@@ -32,6 +39,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for table in ("steps", "reviews"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(f"ix_{table}_client_id_id")
+            batch_op.create_index(f"ix_{table}_client_id", ["client_id"], unique=False)
+    with op.batch_alter_table("goals", schema=None) as batch_op:
+        batch_op.drop_index("ix_goals_client_id_id")
     with op.batch_alter_table("changes", schema=None) as batch_op:
         batch_op.drop_index("ix_changes_audience_id_seq")
         batch_op.drop_column("shared")
