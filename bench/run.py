@@ -62,6 +62,10 @@ class Scenario:
     path: str
     big_client: bool = False  # one token (the client with >10,000 goals) instead of many
     body: str | None = None
+    # Pages of 500 take tens of ms each: 50 connections would queue each request for over a
+    # second; as many as a worker serves at once (WAYPOINT_MAX_CONCURRENT_REQUESTS) keeps it
+    # saturated with latencies that say something.
+    connections: int | None = None
 
 
 SCENARIOS = [
@@ -72,8 +76,15 @@ SCENARIOS = [
     Scenario("bare", "bare insert", "POST", "/bench/bare-insert", body=CREATE_BODY),
     Scenario("create", "create", "POST", "/v1/goals", body=CREATE_BODY),
     Scenario("sync_idle", "sync, nothing new", "GET", "", True),
-    Scenario("sync_first", "sync, first page of 500", "GET", f"/v1/sync?limit={SYNC_PAGE}", True),
-    Scenario("sync_last", "sync, last full page of 500", "GET", "", True),
+    Scenario(
+        "sync_first",
+        "sync, first page of 500",
+        "GET",
+        f"/v1/sync?limit={SYNC_PAGE}",
+        True,
+        connections=10,
+    ),
+    Scenario("sync_last", "sync, last full page of 500", "GET", "", True, connections=10),
 ]
 # Scenarios whose path is found at run time (a cursor), and how their request is shown.
 DYNAMIC = {
@@ -178,7 +189,7 @@ def measure(server: Server, wrk: str, scenario: Scenario, tokens: Path, opts: di
             scenario.path,
             body=scenario.body,
             duration=duration,
-            connections=opts["connections"],
+            connections=scenario.connections or opts["connections"],
             threads=opts["threads"],
             nice=opts["nice"],
         )
@@ -246,7 +257,10 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
                 if scenario.key in paths:
                     path = paths[scenario.key]
                     assert path is not None
-                    scenario = Scenario(scenario.key, scenario.label, "GET", path, True)
+                    scenario = Scenario(
+                        scenario.key, scenario.label, "GET", path, True,
+                        connections=scenario.connections,
+                    )  # fmt: skip
                 tokens = big_file if scenario.big_client else many_file
                 result = measure(server, opts["wrk"], scenario, tokens, opts)
                 rounds[scenario.key].append(result)
