@@ -25,6 +25,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     auth.public_router,
     auth.router,
+    sync.router,  # early: a follower with nothing new is a hot, cheap request
+    privacy.router,
     accesslog.router,
     carelinks.router,
     goals.router,
@@ -33,8 +35,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     encouragements.router,
     progress.router,
     dashboard.router,
-    sync.router,
-    privacy.router,
 )
 
 
