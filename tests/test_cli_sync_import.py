@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -196,3 +198,26 @@ async def test_import_creates_updates_and_reports_bad_rows(live_server, tmp_path
         assert run["description"] == "Start slow,\nthen build up"  # empty cell: not given
         result = _run(live_server, patient.pat, "import", str(tmp_path / "missing.csv"))
         assert result.returncode == 1 and "cannot read" in result.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise(monkeypatch, capsys):
+    from app.scripts.api_client import Reporter
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    reporter = Reporter("sync")
+    assert reporter.bar is not None  # rich's progress bar, drawn on standard error
+    reporter.advance(500, "page 1")
+    reporter.close()
+    assert capsys.readouterr().out == ""  # standard output keeps only the summary
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    reporter = Reporter("sync")
+    assert reporter.bar is None
+    reporter.advance(500, "page 1, 500 upserts, 0 deletes")
+    reporter.close()
+    assert sys.stderr.getvalue() == "sync: page 1, 500 upserts, 0 deletes\n"
