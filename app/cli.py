@@ -167,3 +167,69 @@ def seed_demo() -> None:
 
 def main() -> None:
     cli()
+
+
+Url = Annotated[str, typer.Option(help="The API's base URL.")]
+Token = Annotated[
+    str,
+    typer.Option(
+        envvar="WAYPOINT_TOKEN",
+        show_default=False,
+        show_envvar=True,
+        help="A personal access token or an access token (default: $WAYPOINT_TOKEN).",
+    ),
+]
+
+
+@cli.command()
+def sync(
+    into: Annotated[Path, typer.Option(help="The SQLite file to mirror into.")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Changes per page.")] = 500,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Mirror everything the token may see into a local SQLite file; later runs apply only
+    what changed since (deletions included). A killed run resumes where it stopped."""
+    from app.scripts.api_client import ApiClient, ApiError, Unreachable
+    from app.scripts.mirror import run_sync
+
+    _require_token(token)
+    try:
+        with ApiClient(url, token) as api:
+            result = run_sync(api, into, limit)
+    except (ApiError, Unreachable) as exc:
+        _fail(str(exc))
+    print(result.summary())
+
+
+@cli.command(name="import")
+def import_goals(
+    csv_file: Annotated[Path, typer.Argument(metavar="GOALS_CSV", help="CSV with a header row.")],
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Upsert goals by external_id from a CSV file (columns: external_id, title, description,
+    motivation, success_criteria, category, priority, target_date, review_every_days,
+    visibility, and for a therapist client_id). Exit status 1 when any row failed."""
+    from app.scripts.api_client import ApiClient, ApiError, Unreachable
+    from app.scripts.importer import BadFile, run_import
+
+    _require_token(token)
+    try:
+        with ApiClient(url, token) as api:
+            result = run_import(api, csv_file)
+    except (ApiError, Unreachable, BadFile) as exc:
+        _fail(str(exc))
+    print(result.summary())
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _require_token(token: str) -> None:
+    if not token:
+        _fail("no token: pass --token or set WAYPOINT_TOKEN", status=2)
+
+
+def _fail(message: str, status: int = 1) -> None:
+    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(status)

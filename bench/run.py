@@ -42,6 +42,7 @@ from bench.server import (  # noqa: E402
     renice_postgres_backends,
     set_session_priority,
 )
+from bench.sync_export import SYNC_PAGE, ExportRun, SyncWalk, measure_export, walk_sync  # noqa: E402
 from bench.wrk import WrkResult, combine, ensure_wrk, run_wrk  # noqa: E402
 
 console = Console(width=max(Console().width, 132))
@@ -61,6 +62,10 @@ class Scenario:
     path: str
     big_client: bool = False  # one token (the client with >10,000 goals) instead of many
     body: str | None = None
+    # Pages of 500 take tens of ms each: 50 connections would queue each request for over a
+    # second; as many as a worker serves at once (WAYPOINT_MAX_CONCURRENT_REQUESTS) keeps it
+    # saturated with latencies that say something.
+    connections: int | None = None
 
 
 SCENARIOS = [
@@ -70,7 +75,23 @@ SCENARIOS = [
     Scenario("deep", "deep page", "GET", "", True),
     Scenario("bare", "bare insert", "POST", "/bench/bare-insert", body=CREATE_BODY),
     Scenario("create", "create", "POST", "/v1/goals", body=CREATE_BODY),
+    Scenario("sync_idle", "sync, nothing new", "GET", "", True),
+    Scenario(
+        "sync_first",
+        "sync, first page of 500",
+        "GET",
+        f"/v1/sync?limit={SYNC_PAGE}",
+        True,
+        connections=10,
+    ),
+    Scenario("sync_last", "sync, last full page of 500", "GET", "", True, connections=10),
 ]
+# Scenarios whose path is found at run time (a cursor), and how their request is shown.
+DYNAMIC = {
+    "deep": "/v1/goals?limit=50&cursor=…",
+    "sync_idle": f"/v1/sync?limit={SYNC_PAGE}&cursor=<current>",
+    "sync_last": f"/v1/sync?limit={SYNC_PAGE}&cursor=<before the last full page>",
+}
 
 
 @dataclass
@@ -168,7 +189,7 @@ def measure(server: Server, wrk: str, scenario: Scenario, tokens: Path, opts: di
             scenario.path,
             body=scenario.body,
             duration=duration,
-            connections=opts["connections"],
+            connections=scenario.connections or opts["connections"],
             threads=opts["threads"],
             nice=opts["nice"],
         )
@@ -208,16 +229,38 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
 
     with Server(url, BENCH_ENV, VAR / f"server-{name}.log", opts["nice"]) as server:
         cursor = deep_cursor(server.base_url, big, opts["deep"])
-        scenarios = [s for s in SCENARIOS if s.key != "deep" or cursor is not None]
+        walk = walk_sync(server.base_url, big)
+        console.print(
+            f"  initial sync of the big client: {walk.objects:,} objects in {walk.pages} pages, "
+            f"{walk.objects_per_second:,.0f} objects/s (one follower, pages one after another)"
+        )
+        export = measure_export(server.base_url, big, server.pid)
+        console.print(
+            f"  export of the big client: {export.objects:,} objects, {export.megabytes:.1f} MB "
+            f"in {export.seconds:.2f} s ({export.objects_per_second:,.0f} objects/s); server "
+            f"RSS {export.rss_before_mb:.1f} -> peak {export.rss_peak_mb:.1f} MB "
+            f"(+{export.growth_mb:.1f} MB)"
+        )
+        paths = {
+            "deep": f"/v1/goals?limit=50&cursor={quote(cursor)}" if cursor else None,
+            "sync_idle": f"/v1/sync?limit={SYNC_PAGE}&cursor={quote(walk.current_cursor or '')}",
+            "sync_last": f"/v1/sync?limit={SYNC_PAGE}&cursor={quote(walk.last_full_cursor)}"
+            if walk.last_full_cursor
+            else None,
+        }
+        scenarios = [s for s in SCENARIOS if s.key not in paths or paths[s.key] is not None]
         rounds: dict[str, list[WrkResult]] = {s.key: [] for s in scenarios}
         # The scenarios take turns, round after round, so that a slow spell of the machine
         # falls on all of them rather than on one side of a ratio.
         for round_number in range(1, opts["rounds"] + 1):
             for scenario in scenarios:
-                if scenario.key == "deep":
-                    assert cursor is not None
-                    path = f"/v1/goals?limit=50&cursor={quote(cursor)}"
-                    scenario = Scenario("deep", scenario.label, "GET", path, True)
+                if scenario.key in paths:
+                    path = paths[scenario.key]
+                    assert path is not None
+                    scenario = Scenario(
+                        scenario.key, scenario.label, "GET", path, True,
+                        connections=scenario.connections,
+                    )  # fmt: skip
                 tokens = big_file if scenario.big_client else many_file
                 result = measure(server, opts["wrk"], scenario, tokens, opts)
                 rounds[scenario.key].append(result)
@@ -231,7 +274,38 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
                 )
         results = {key: combine(measured) for key, measured in rounds.items()}
     created_after = count_goals(url, CREATE_TITLE)
-    return results, checks(results, created_after - created_before)
+    found = checks(results, created_after - created_before)
+    return results, found + sync_export_checks(results, walk, export)
+
+
+def sync_export_checks(
+    results: dict[str, WrkResult], walk: SyncWalk, export: ExportRun
+) -> list[Check]:
+    """Issue 11's targets: the idle follower, the initial sync, the export's memory."""
+    out: list[Check] = []
+    if "sync_idle" in results and "ceiling" in results:
+        value = results["sync_idle"].rps / max(results["ceiling"].rps, 1e-9)
+        out.append(Check("sync nothing new rps / ceiling rps", f"{value:.2f}", ">= 0.50",
+                         value >= 0.5))  # fmt: skip
+    if "sync_first" in results and "list" in results:
+        objects = results["sync_first"].rps * SYNC_PAGE
+        goals = results["list"].rps * 50
+        value = objects / max(goals, 1e-9)
+        out.append(Check("sync objects/s / list goals/s",
+                         f"{value:.2f} ({objects:,.0f} / {goals:,.0f})", ">= 0.60",
+                         value >= 0.6))  # fmt: skip
+    if "sync_last" in results and "sync_first" in results:
+        value = results["sync_last"].p50_ms / max(results["sync_first"].p50_ms, 1e-9)
+        out.append(Check("sync last page p50 / first page p50", f"{value:.2f}", "<= 1.20",
+                         value <= 1.2))  # fmt: skip
+    out.append(Check("export: server RSS growth",
+                     f"{export.growth_mb:.1f} MB ({export.objects:,} objects, "
+                     f"{export.objects_per_second:,.0f}/s)", "< 30 MB",
+                     export.growth_mb < 30))  # fmt: skip
+    out.append(Check("initial sync walked (objects/s, informative)",
+                     f"{walk.objects_per_second:,.0f} ({walk.objects:,} in {walk.pages} pages)",
+                     "-", walk.objects > 0))  # fmt: skip
+    return out
 
 
 def count_goals_safely(url: str) -> int:
@@ -291,8 +365,7 @@ def render(name: str, results: dict[str, WrkResult], found: list[Check], opts: d
     """Print the tables and return the same as Markdown."""
     labels = {s.key: s.label for s in SCENARIOS}
     requests = {
-        s.key: f"{s.method} {s.path or '/v1/goals?limit=50&cursor=…'}"
-        + (" (big)" if s.big_client else "")
+        s.key: f"{s.method} {s.path or DYNAMIC[s.key]}" + (" (big)" if s.big_client else "")
         for s in SCENARIOS
     }
     table = Table(title=f"{name}: {opts['connections']} connections, wrk -t{opts['threads']}, "

@@ -236,6 +236,19 @@ def new_session(write: bool) -> AsyncSession:
     return (writer if write else reader)()
 
 
+def snapshot_session() -> AsyncSession:
+    """A read-only session whose statements all see one snapshot (a long read such as an
+    export: SQLite's deferred read transaction already does; on PostgreSQL REPEATABLE READ)."""
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        return new_session(write=False)
+    return AsyncSession(
+        engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True),
+        expire_on_commit=False,
+        autoflush=False,
+    )
+
+
 def lost_connection(exc: BaseException) -> bool:
     """The database connection broke under the statement (a restart, a failover)."""
     return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
