@@ -9,26 +9,100 @@ page of goals had p99 at 2-3 times p50; with 10 admitted at a time the p99 fell 
 times p50, and throughput rose (fewer database sessions competing for the same cores).
 
 The limit also keeps a worker from asking its pools for more connections than they hold.
+
+Load shedding: the queue is bounded by the time a request would wait. Each worker keeps an
+average of how long a request holds its turn; a request that finds every turn taken and would,
+by that average, wait longer than ``max_wait`` is refused at once (503 + ``Retry-After``), and
+one that has waited ``max_wait`` after all is refused then. Under overload the admitted keep
+their latency and the excess learns within a millisecond that it should come back.
+
+``/healthz``, ``/readyz`` and ``/metrics`` never queue: they tell an operator or a load balancer
+how the worker is doing, which matters most when it is saturated.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
+import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.core import metrics
+
+UNQUEUED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+RETRY_AFTER_SECONDS = 1
+_SHED_BODY = orjson.dumps(
+    {
+        "type": "/problems/service-unavailable",
+        "title": "Service unavailable",
+        "status": 503,
+        "detail": "The server is busy. Try again shortly.",
+    }
+)
+_SHED_START = {
+    "type": "http.response.start",
+    "status": 503,
+    "headers": [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(_SHED_BODY)).encode()),
+        (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+    ],
+}
+_SHED_BODY_MESSAGE = {"type": "http.response.body", "body": _SHED_BODY}
+# Weight of the newest service time in the running average (about the last 20 requests).
+_SMOOTHING = 0.05
 
 
 class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, max_wait_ms: float = 250) -> None:
         self.app = app
         self.limit = limit
+        self.max_wait = max_wait_ms / 1000
         self._turns: asyncio.Semaphore | None = None  # made on first use, on the serving loop
+        self._waiting = 0
+        self._service_seconds = 0.0  # running average of the time a request holds its turn
+
+    def expected_wait(self) -> float:
+        """How long a request arriving now would wait for a turn, by the running average."""
+        return (self._waiting + 1) * self._service_seconds / self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in UNQUEUED_PATHS:
             await self.app(scope, receive, send)
             return
         if self._turns is None:
             self._turns = asyncio.Semaphore(self.limit)  # first come, first served (3.11+)
-        async with self._turns:
+        turns = self._turns
+        if turns.locked():  # every turn taken: queue, unless the wait would be too long
+            if self.expected_wait() > self.max_wait:
+                await self._shed(scope, send)
+                return
+            self._waiting += 1
+            metrics.QUEUED.inc()
+            try:
+                async with asyncio.timeout(self.max_wait):
+                    await turns.acquire()
+            except TimeoutError:
+                await self._shed(scope, send)
+                return
+            finally:
+                self._waiting -= 1
+                metrics.QUEUED.dec()
+        else:
+            await turns.acquire()
+        metrics.IN_FLIGHT.inc()
+        started = time.perf_counter()
+        try:
             await self.app(scope, receive, send)
+        finally:
+            turns.release()
+            metrics.IN_FLIGHT.dec()
+            held = time.perf_counter() - started
+            self._service_seconds += _SMOOTHING * (held - self._service_seconds)
+
+    async def _shed(self, scope: Scope, send: Send) -> None:
+        scope["waypoint.shed"] = True
+        metrics.SHED.inc()
+        await send(_SHED_START)
+        await send(_SHED_BODY_MESSAGE)

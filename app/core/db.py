@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import socket
 import weakref
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -28,7 +31,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
+from app.core import metrics
 from app.core.config import get_settings
+from app.core.errors import problem_responses
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -96,7 +101,7 @@ def configure_sqlite(sync_engine: sa.Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(get_settings().sqlite_busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
@@ -141,7 +146,11 @@ class _WriterTurns:
     the unlucky ones wait seconds (write p99 about 2 s at 50 connections). Instead each writer
     waits for an asyncio lock (first come, first served) from BEGIN IMMEDIATE to COMMIT, so
     only one writer per process ever asks SQLite. Other processes still meet SQLite's busy
-    handler. Only transactions run from the event loop (inside SQLAlchemy's greenlet) queue."""
+    handler. Only transactions run from the event loop (inside SQLAlchemy's greenlet) queue.
+
+    A writer waits in this queue at most the busy timeout, as it would in SQLite's busy
+    handler: when another process holds the lock (a backup, a shell), the writers behind the
+    first one give up with it instead of each waiting its own timeout in turn."""
 
     KEY = "waypoint_writer_turn"
     _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -156,7 +165,13 @@ class _WriterTurns:
         lock = cls._locks.get(loop)
         if lock is None:
             lock = cls._locks[loop] = asyncio.Lock()
-        await_(lock.acquire())
+        timeout = get_settings().sqlite_busy_timeout_ms / 1000
+        try:
+            await_(asyncio.wait_for(lock.acquire(), timeout))
+        except TimeoutError:
+            from app.core.faults import DatabaseBusy
+
+            raise DatabaseBusy("waited the busy timeout for this process's writer queue") from None
         info[cls.KEY] = lock
 
     @classmethod
@@ -176,12 +191,21 @@ def get_engine() -> AsyncEngine:
     settings = get_settings()
     ensure_sqlite_directory(settings.database_url)
     url = async_url(settings.database_url)
-    pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+    pool = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+    }
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **pool)
         configure_sqlite(engine.sync_engine)
+        watch_pool(engine.sync_engine, "write", ping=False)
     else:
-        engine = create_async_engine(url, pool_pre_ping=True, **pool)
+        engine = create_async_engine(url, connect_args=postgres_connect_args(), **pool)
+        # Writes ping their connection at checkout (they are not repeated, see
+        # ``UnitOfWorkRoute``); the ping is ours rather than ``pool_pre_ping`` so that the
+        # request's deadline covers it too.
+        watch_pool(engine.sync_engine, "write", ping=True)
     return engine
 
 
@@ -199,12 +223,96 @@ def get_read_engine() -> AsyncEngine:
     if engine.dialect.name != "postgresql":
         return engine
     settings = get_settings()
-    return create_async_engine(
+    reader = create_async_engine(
         engine.url,
         isolation_level="AUTOCOMMIT",
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_args=postgres_connect_args(),
     )
+    watch_pool(reader.sync_engine, "read", ping=False)
+    return reader
+
+
+def postgres_connect_args() -> dict[str, Any]:
+    """libpq's connect timeout, and a statement timeout set for every session."""
+    settings = get_settings()
+    return {
+        "connect_timeout": settings.db_connect_timeout_seconds,
+        "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+    }
+
+
+def request_deadline_seconds() -> float:
+    """How long a request's database work may take before it is cut and answered 503: time
+    to connect plus one statement's timeout (a frozen server answers neither)."""
+    settings = get_settings()
+    return settings.db_connect_timeout_seconds + settings.db_statement_timeout_ms / 1000
+
+
+# The PostgreSQL connections the current request has checked out, so that its deadline can
+# cut them (set by ``UnitOfWorkRoute``; SQLAlchemy's greenlets run in the request's context).
+_request_connections: ContextVar[list[Any] | None] = ContextVar(
+    "waypoint_request_connections", default=None
+)
+
+
+def watch_pool(sync_engine: sa.Engine, name: str, *, ping: bool) -> None:
+    """Count checked-out connections (a metric), note them for the request's deadline and,
+    for writes on PostgreSQL, check the connection is alive before it is used."""
+    checked_out = metrics.DB_CHECKED_OUT.labels(name)
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_out.inc()
+        record.info["waypoint_counted"] = True
+        held = _request_connections.get()
+        if held is not None:
+            held.append(dbapi_connection)
+        if ping:
+            try:
+                sync_engine.dialect.do_ping(dbapi_connection)
+            except Exception as exc:
+                # The pool replaces the connection (up to twice) and forgets older ones.
+                raise sa.exc.DisconnectionError("ping failed", invalidate_pool=True) from exc
+
+    @event.listens_for(sync_engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop("waypoint_counted", False):
+            checked_out.dec()
+        held = _request_connections.get()
+        if held and dbapi_connection in held:
+            held.remove(dbapi_connection)  # back in the pool: no longer this request's
+
+    @event.listens_for(sync_engine, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exc: Any) -> None:
+        if record.info.pop("waypoint_counted", False):
+            checked_out.dec()
+
+
+def _cut_connections(request: Request, connections: list[Any]) -> None:
+    """The request's deadline passed: shut the sockets of the PostgreSQL connections it holds,
+    so that a statement waiting for a frozen server fails now (as a lost connection) instead
+    of whenever the server wakes up. Cancelling the task instead would make psycopg wait up to
+    10 s more trying to cancel the query on that same frozen server."""
+    for dbapi_connection in connections:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        pgconn = getattr(driver, "pgconn", None)
+        if pgconn is None:
+            continue
+        try:
+            fd = pgconn.socket
+            sock = socket.socket(fileno=os.dup(fd))
+        except Exception:  # already closed
+            continue
+        request.state.db_deadline_passed = True
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
 
 
 async def dispose_engines() -> None:
@@ -270,7 +378,15 @@ class UnitOfWorkRoute(APIRoute):
     """Every API route: one session per request, committed before the response leaves.
 
     A GET whose connection turns out to be lost is run once more, on a fresh pool: nothing of
-    it was acknowledged, and reading again is harmless."""
+    it was acknowledged, and reading again is harmless.
+
+    The database work of a request has a deadline (``request_deadline_seconds``): past it, the
+    request's PostgreSQL connections are cut and it answers 503 (app/core/faults.py). Every
+    route declares that 503, which also stands for a request shed by admission."""
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        responses = {**problem_responses(503), **(kwargs.pop("responses", None) or {})}
+        super().__init__(path, endpoint, responses=responses, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
@@ -278,26 +394,35 @@ class UnitOfWorkRoute(APIRoute):
         async def run_in_transaction(request: Request) -> Response:
             write = request.method in WRITE_METHODS
             may_retry = not write
-            while True:
-                session = new_session(write=write)
-                request.state.session = session
-                try:
-                    response = await handler(request)
-                    if response.status_code < 400:
-                        await run_before_commit_hooks(session, request, response)
-                        await session.commit()
-                    else:
+            held: list[Any] = []
+            token = _request_connections.set(held)
+            loop = asyncio.get_running_loop()
+            deadline = loop.call_later(request_deadline_seconds(), _cut_connections, request, held)
+            try:
+                while True:
+                    session = new_session(write=write)
+                    request.state.session = session
+                    try:
+                        response = await handler(request)
+                        if response.status_code < 400:
+                            await run_before_commit_hooks(session, request, response)
+                            await session.commit()
+                        else:
+                            await session.rollback()
+                        return response
+                    except BaseException as exc:
                         await session.rollback()
-                    return response
-                except BaseException as exc:
-                    await session.rollback()
-                    if may_retry and lost_connection(exc):
-                        may_retry = False
-                        await session.bind.dispose()  # its other connections are lost too
-                        continue
-                    raise
-                finally:
-                    await session.close()
+                        passed = getattr(request.state, "db_deadline_passed", False)
+                        if may_retry and not passed and lost_connection(exc):
+                            may_retry = False
+                            await session.bind.dispose()  # its other connections are lost too
+                            continue
+                        raise
+                    finally:
+                        await session.close()
+            finally:
+                deadline.cancel()
+                _request_connections.reset(token)
 
         return run_in_transaction
 
