@@ -60,12 +60,14 @@ class AdmissionMiddleware:
         self.limit = limit
         self.max_wait = max_wait_ms / 1000
         self._turns: asyncio.Semaphore | None = None  # made on first use, on the serving loop
-        self._waiting = 0
+        self.waiting = 0
+        self.active = 0
         self._service_seconds = 0.0  # running average of the time a request holds its turn
+        metrics.watch_queue(self)
 
     def expected_wait(self) -> float:
         """How long a request arriving now would wait for a turn, by the running average."""
-        return (self._waiting + 1) * self._service_seconds / self.limit
+        return (self.waiting + 1) * self._service_seconds / self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNQUEUED_PATHS:
@@ -78,8 +80,7 @@ class AdmissionMiddleware:
             if self.expected_wait() > self.max_wait:
                 await self._shed(scope, send)
                 return
-            self._waiting += 1
-            metrics.QUEUED.inc()
+            self.waiting += 1
             try:
                 async with asyncio.timeout(self.max_wait):
                     await turns.acquire()
@@ -87,17 +88,16 @@ class AdmissionMiddleware:
                 await self._shed(scope, send)
                 return
             finally:
-                self._waiting -= 1
-                metrics.QUEUED.dec()
+                self.waiting -= 1
         else:
             await turns.acquire()
-        metrics.IN_FLIGHT.inc()
+        self.active += 1
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send)
         finally:
             turns.release()
-            metrics.IN_FLIGHT.dec()
+            self.active -= 1
             held = time.perf_counter() - started
             self._service_seconds += _SMOOTHING * (held - self._service_seconds)
 

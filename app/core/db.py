@@ -259,14 +259,12 @@ _request_connections: ContextVar[list[Any] | None] = ContextVar(
 
 
 def watch_pool(sync_engine: sa.Engine, name: str, *, ping: bool) -> None:
-    """Count checked-out connections (a metric), note them for the request's deadline and,
-    for writes on PostgreSQL, check the connection is alive before it is used."""
-    checked_out = metrics.DB_CHECKED_OUT.labels(name)
+    """Note a request's connections for its deadline and, for writes on PostgreSQL, check a
+    connection is alive before it is used; the pool's use is sampled by the metrics."""
+    metrics.watch_pool(name, sync_engine.pool)
 
     @event.listens_for(sync_engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        checked_out.inc()
-        record.info["waypoint_counted"] = True
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         held = _request_connections.get()
         if held is not None:
             held.append(dbapi_connection)
@@ -278,17 +276,10 @@ def watch_pool(sync_engine: sa.Engine, name: str, *, ping: bool) -> None:
                 raise sa.exc.DisconnectionError("ping failed", invalidate_pool=True) from exc
 
     @event.listens_for(sync_engine, "checkin")
-    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
-        if record.info.pop("waypoint_counted", False):
-            checked_out.dec()
+    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
         held = _request_connections.get()
         if held and dbapi_connection in held:
             held.remove(dbapi_connection)  # back in the pool: no longer this request's
-
-    @event.listens_for(sync_engine, "invalidate")
-    def _on_invalidate(_dbapi_connection: Any, record: Any, _exc: Any) -> None:
-        if record.info.pop("waypoint_counted", False):
-            checked_out.dec()
 
 
 def _cut_connections(request: Request, connections: list[Any]) -> None:

@@ -1,0 +1,122 @@
+"""Load shedding: a request that would wait too long for a turn is refused at once with 503 +
+Retry-After; /healthz, /readyz and /metrics never wait for a turn."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from app.core.admission import AdmissionMiddleware
+from tests.conftest import assert_problem
+
+
+def slow_app(hold: asyncio.Event, started: asyncio.Event):
+    """A tiny ASGI app: ``/slow`` holds its turn until ``hold`` is set; anything else is quick."""
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/slow":
+            started.set()
+            await hold.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+def client_for(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_a_request_that_waited_the_limit_is_refused_with_503():
+    hold, started = asyncio.Event(), asyncio.Event()
+    admission = AdmissionMiddleware(slow_app(hold, started), limit=1, max_wait_ms=100)
+    async with client_for(admission) as client:
+        slow = asyncio.create_task(client.get("/slow"))
+        await started.wait()
+        began = time.perf_counter()
+        refused = await client.get("/v1/goals")
+        waited = time.perf_counter() - began
+        body = assert_problem(refused, 503, "service-unavailable")
+        assert refused.headers["Retry-After"] == "1"
+        assert body["detail"]
+        assert 0.09 <= waited < 1.0  # waited its 100 ms, not the slow request's whole turn
+        hold.set()
+        assert (await slow).status_code == 200
+        assert (await client.get("/v1/goals")).status_code == 200  # the turn is free again
+
+
+async def test_a_request_that_would_wait_too_long_is_refused_at_once():
+    hold, started = asyncio.Event(), asyncio.Event()
+    admission = AdmissionMiddleware(slow_app(hold, started), limit=1, max_wait_ms=100)
+    admission._service_seconds = 0.5  # as measured: a turn lasts about 500 ms
+    async with client_for(admission) as client:
+        slow = asyncio.create_task(client.get("/slow"))
+        await started.wait()
+        began = time.perf_counter()
+        refused = await client.get("/v1/goals")
+        assert time.perf_counter() - began < 0.05  # no wait at all
+        assert_problem(refused, 503, "service-unavailable")
+        assert refused.headers["Retry-After"] == "1"
+        hold.set()
+        assert (await slow).status_code == 200
+
+
+async def test_requests_within_the_bound_wait_their_turn_in_order():
+    hold, started = asyncio.Event(), asyncio.Event()
+    admission = AdmissionMiddleware(slow_app(hold, started), limit=1, max_wait_ms=2000)
+    async with client_for(admission) as client:
+        slow = asyncio.create_task(client.get("/slow"))
+        await started.wait()
+        queued = [asyncio.create_task(client.get(f"/q{i}")) for i in range(3)]
+        await asyncio.sleep(0.05)
+        assert admission.waiting == 3
+        hold.set()
+        assert [r.status_code for r in await asyncio.gather(slow, *queued)] == [200] * 4
+        assert admission.waiting == 0
+
+
+async def test_health_and_metrics_never_wait_for_a_turn():
+    hold, started = asyncio.Event(), asyncio.Event()
+    admission = AdmissionMiddleware(slow_app(hold, started), limit=1, max_wait_ms=5000)
+    async with client_for(admission) as client:
+        slow = asyncio.create_task(client.get("/slow"))
+        await started.wait()
+        for path in ("/healthz", "/readyz", "/metrics"):
+            began = time.perf_counter()
+            assert (await client.get(path)).status_code == 200
+            assert time.perf_counter() - began < 0.1
+        hold.set()
+        await slow
+
+
+async def test_the_app_sheds_with_its_configured_bound(app_instance, monkeypatch):
+    """The real stack: limit and bound come from the settings, the shed answer is counted."""
+    from app.core import metrics
+
+    stack = app_instance.middleware_stack or app_instance.build_middleware_stack()
+    app_instance.middleware_stack = stack
+    layer = stack
+    while not isinstance(layer, AdmissionMiddleware):
+        layer = layer.app
+    assert layer.limit == 10 and layer.max_wait == 0.25  # the defaults
+    layer.limit = 1
+    layer._turns = asyncio.Semaphore(1)
+    layer._service_seconds = 1.0
+    shed_before = metrics.SHED._value.get()
+    await layer._turns.acquire()  # a request holds the only turn
+    try:
+        transport = httpx.ASGITransport(app=app_instance, client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            refused = await client.get("/v1/goals")
+            assert_problem(refused, 503, "service-unavailable")
+            assert refused.headers["Retry-After"] == "1"
+            assert (await client.get("/healthz")).status_code == 200
+            scrape = (await client.get("/metrics")).text
+    finally:
+        layer._turns.release()
+    assert metrics.SHED._value.get() == shed_before + 1
+    assert 'waypoint_request_duration_seconds_count{method="GET",route="shed",status="5xx"}' in (
+        scrape
+    )
