@@ -273,7 +273,7 @@ def watch_pool(sync_engine: sa.Engine, name: str, *, ping: bool) -> None:
                 sync_engine.dialect.do_ping(dbapi_connection)
             except Exception as exc:
                 # The pool replaces the connection (up to twice) and forgets older ones.
-                raise sa.exc.DisconnectionError("ping failed", invalidate_pool=True) from exc
+                raise sa.exc.InvalidatePoolError("ping failed") from exc
 
     @event.listens_for(sync_engine, "checkin")
     def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
