@@ -42,6 +42,8 @@ async def test_a_request_that_waited_the_limit_is_refused_with_503():
         assert refused.headers["Retry-After"] == "1"
         assert body["detail"]
         assert 0.09 <= waited < 1.0  # waited its 100 ms, not the slow request's whole turn
+        again = await client.get("/v1/goals")  # each refusal carries its own headers
+        assert again.headers.get_list("retry-after") == ["1"]
         hold.set()
         assert (await slow).status_code == 200
         assert (await client.get("/v1/goals")).status_code == 200  # the turn is free again
@@ -112,11 +114,14 @@ async def test_the_app_sheds_with_its_configured_bound(app_instance, monkeypatch
             refused = await client.get("/v1/goals")
             assert_problem(refused, 503, "service-unavailable")
             assert refused.headers["Retry-After"] == "1"
+            again = await client.get("/v1/goals")  # the request id is not added twice
+            assert len(again.headers.get_list("x-request-id")) == 1
+            assert again.headers["x-request-id"] != refused.headers["x-request-id"]
             assert (await client.get("/healthz")).status_code == 200
             scrape = (await client.get("/metrics")).text
     finally:
         layer._turns.release()
-    assert metrics.SHED._value.get() == shed_before + 1
+    assert metrics.SHED._value.get() == shed_before + 2
     assert 'waypoint_request_duration_seconds_count{method="GET",route="shed",status="5xx"}' in (
         scrape
     )
