@@ -9,6 +9,7 @@ import time
 import httpx
 
 from app.core.admission import AdmissionMiddleware
+from app.core.config import Settings, get_settings
 from tests.conftest import assert_problem
 
 
@@ -79,6 +80,41 @@ async def test_requests_within_the_bound_wait_their_turn_in_order():
         assert admission.waiting == 0
 
 
+def test_the_default_bound_is_250_ms():
+    assert Settings.model_fields["max_queue_wait_ms"].default == 250
+
+
+def stall(seconds: float) -> None:
+    """Keep the event loop busy without yielding, as a CPU-bound request would."""
+    time.sleep(seconds)
+
+
+async def test_one_stall_of_the_event_loop_sheds_nothing_a_lasting_backlog_does():
+    hold, started = asyncio.Event(), asyncio.Event()
+    admission = AdmissionMiddleware(slow_app(hold, started), limit=10, max_wait_ms=100)
+    async with client_for(admission) as client:
+        assert (await client.get("/a")).status_code == 200  # starts the lag probe
+        await asyncio.sleep(0.05)
+        stall(0.3)  # one long stall
+        await asyncio.sleep(0.001)  # the late probe runs
+        assert admission.loop_lag < 0.1
+        assert (await client.get("/b")).status_code == 200
+
+        async def backlog() -> None:  # every turn of the loop takes 150 ms
+            for _ in range(8):
+                stall(0.15)
+                await asyncio.sleep(0)
+
+        busy = asyncio.create_task(backlog())
+        await asyncio.sleep(0.5)
+        refused = await client.get("/c")
+        assert_problem(refused, 503, "service-unavailable")
+        assert admission.loop_lag > 0.1
+        await busy
+        await asyncio.sleep(0.1)  # the loop has caught up: requests are served again
+        assert (await client.get("/d")).status_code == 200
+
+
 async def test_health_and_metrics_never_wait_for_a_turn():
     hold, started = asyncio.Event(), asyncio.Event()
     admission = AdmissionMiddleware(slow_app(hold, started), limit=1, max_wait_ms=5000)
@@ -102,8 +138,10 @@ async def test_the_app_sheds_with_its_configured_bound(app_instance, monkeypatch
     layer = stack
     while not isinstance(layer, AdmissionMiddleware):
         layer = layer.app
-    assert layer.limit == 10 and layer.max_wait == 0.25  # the defaults
-    layer.limit = 1
+    settings = get_settings()
+    assert layer.limit == settings.max_concurrent_requests
+    assert layer.max_wait == settings.max_queue_wait_ms / 1000
+    layer.limit, layer.max_wait = 1, 0.25
     layer._turns = asyncio.Semaphore(1)
     layer._service_seconds = 1.0
     shed_before = metrics.SHED._value.get()

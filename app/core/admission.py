@@ -73,9 +73,15 @@ class AdmissionMiddleware:
     def _start_lag_probe(self) -> None:
         loop = asyncio.get_running_loop()
 
+        last = 0.0
+
         def probe(due: float) -> None:
+            nonlocal last
             now = loop.time()
-            self.loop_lag = now - due
+            # The smaller of the last two: a backlog lasts, while one stall (a long request that
+            # never yielded, the process descheduled) is over by the next probe.
+            self.loop_lag = min(last, now - due)
+            last = now - due
             loop.call_at(now + LAG_PROBE_SECONDS, probe, now + LAG_PROBE_SECONDS)
 
         loop.call_soon(probe, loop.time())
