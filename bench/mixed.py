@@ -1,11 +1,12 @@
 """The mixed-load scenario: a day of app traffic on two workers, then a look at the memory.
 
-Virtual users (clients of the benchmark data, each with its own token) run in a closed loop,
-each request drawn at random from the mix below: goal lists and single goals, creates, steps
-added and ticked off, reviews, encouragements to themselves, the unread encouragements, the
-reviews due, and now and then a password login. Every answer must be the expected 2xx; the
-report gives the count, p50 and p99 of each request type, and the server's resident memory
-(uvicorn's supervisor and both workers) after a warm-up and at the end.
+Virtual users (clients of the benchmark data, each with its own token) run in a closed loop
+with a short pause between requests, each request drawn at random from the mix below: goal
+lists and single goals, creates, steps added and ticked off, reviews, encouragements to
+themselves, the unread encouragements, the reviews due, and now and then a password login.
+Every answer must be the expected 2xx; the report gives the count, p50 and p99 of each request
+type, and the server's resident memory (uvicorn's supervisor and both workers) after a warm-up
+and at the end.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from bench.overload import percentile
 from bench.server import Server, tree_rss_bytes
 
 WORKERS = 2
-USERS = 16  # closed loop, no think time: the two workers are busy, not overloaded
+USERS = 16
+THINK_SECONDS = 0.04  # each user pauses 0-40 ms between requests: busy workers, not overloaded
 WARMUP_SECONDS = 5
 RSS_GROWTH_LIMIT = 0.10
 BENCH_PASSWORD = "bench password 1234"  # bench/load.py gives every user this password
@@ -127,6 +129,7 @@ async def _drive(
             rng = random.Random(n)
             me = _User(http, tokens[n % len(tokens)], clients, rng)
             while time.monotonic() < deadline:
+                await asyncio.sleep(rng.uniform(0, THINK_SECONDS))
                 kind = rng.choices(kinds, weights)[0]
                 began = time.perf_counter()
                 try:

@@ -94,11 +94,14 @@ class AdmissionMiddleware:
             self._turns = asyncio.Semaphore(self.limit)  # first come, first served (3.11+)
             self._start_lag_probe()
         turns = self._turns
-        if self.loop_lag > self.max_wait:  # already waited too long in the loop
+        # A request waits about two turns of a lagging loop before it runs here: one until its
+        # socket is read, one until its task starts.
+        loop_wait = 2 * self.loop_lag
+        if loop_wait > self.max_wait:  # waited too long in the loop already
             await self._shed(scope, send)
             return
         if turns.locked():  # every turn taken: queue, unless the wait would be too long
-            if self.loop_lag + self.expected_wait() > self.max_wait:
+            if loop_wait + self.expected_wait() > self.max_wait:
                 await self._shed(scope, send)
                 return
             self.waiting += 1
