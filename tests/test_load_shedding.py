@@ -89,16 +89,11 @@ def stall(seconds: float) -> None:
     time.sleep(seconds)
 
 
-async def test_one_stall_of_the_event_loop_sheds_nothing_a_lasting_backlog_does():
+async def test_a_backlog_in_the_event_loop_sheds_until_the_loop_catches_up():
     hold, started = asyncio.Event(), asyncio.Event()
     admission = AdmissionMiddleware(slow_app(hold, started), limit=10, max_wait_ms=100)
     async with client_for(admission) as client:
         assert (await client.get("/a")).status_code == 200  # starts the lag probe
-        await asyncio.sleep(0.05)
-        stall(0.3)  # one long stall
-        await asyncio.sleep(0.001)  # the late probe runs
-        assert admission.loop_lag < 0.1
-        assert (await client.get("/b")).status_code == 200
 
         async def backlog() -> None:  # every turn of the loop takes 150 ms
             for _ in range(8):
@@ -109,9 +104,10 @@ async def test_one_stall_of_the_event_loop_sheds_nothing_a_lasting_backlog_does(
         await asyncio.sleep(0.5)
         refused = await client.get("/c")
         assert_problem(refused, 503, "service-unavailable")
-        assert admission.loop_lag > 0.1
+        assert refused.headers["Retry-After"] == "1"
         await busy
-        await asyncio.sleep(0.1)  # the loop has caught up: requests are served again
+        await asyncio.sleep(0.2)  # the loop has caught up: requests are served again
+        assert admission.loop_lag < 0.05
         assert (await client.get("/d")).status_code == 200
 
 

@@ -52,6 +52,7 @@ _SHED_HEADERS = (
 # Weight of the newest service time in the running average (about the last 20 requests).
 _SMOOTHING = 0.05
 LAG_PROBE_SECONDS = 0.02
+LAG_DECAY = 0.5  # per probe
 
 
 class AdmissionMiddleware:
@@ -73,15 +74,12 @@ class AdmissionMiddleware:
     def _start_lag_probe(self) -> None:
         loop = asyncio.get_running_loop()
 
-        last = 0.0
-
         def probe(due: float) -> None:
-            nonlocal last
             now = loop.time()
-            # The smaller of the last two: a backlog lasts, while one stall (a long request that
-            # never yielded, the process descheduled) is over by the next probe.
-            self.loop_lag = min(last, now - due)
-            last = now - due
+            # A decaying maximum: under overload the loop's turns alternate between long ones
+            # (requests served) and short ones (requests refused), and the signal must not let
+            # go at the first short turn; after a single stall it is gone within ~60 ms.
+            self.loop_lag = max(now - due, self.loop_lag * LAG_DECAY)
             loop.call_at(now + LAG_PROBE_SECONDS, probe, now + LAG_PROBE_SECONDS)
 
         loop.call_soon(probe, loop.time())
