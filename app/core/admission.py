@@ -13,9 +13,10 @@ The limit also keeps a worker from asking its pools for more connections than th
 Load shedding: the queue is bounded by the time a request would wait. A request waits in two
 places: in the event loop, before its first line runs (every task ready before it goes first;
 on SQLite a page of goals runs start to end without yielding, so there the whole backlog waits
-here), and here, for a turn. The first is the loop's lag, measured by a timer every 20 ms; the
+here), and here, for a turn. The first is about two turns of the loop (one until the socket is
+read, one until the task starts), from the loop's lag measured by a timer every 20 ms; the
 second is estimated from the number waiting and the average time a request holds its turn. A
-request whose lag plus expected wait exceeds ``max_wait`` is refused at once (503 +
+request whose two waits together exceed ``max_wait`` is refused at once (503 +
 ``Retry-After``), and one that has waited ``max_wait`` for a turn after all is refused then.
 A refusal costs a fraction of a millisecond, so under overload the backlog drains, the admitted
 keep their latency and the excess learns at once that it should come back.
