@@ -59,7 +59,8 @@ async def test_a_request_that_would_wait_too_long_is_refused_at_once():
         await started.wait()
         began = time.perf_counter()
         refused = await client.get("/v1/goals")
-        assert time.perf_counter() - began < 0.05  # no wait at all
+        # Not queued: answered after half the bound (pacing clients that retry at once).
+        assert 0.045 <= time.perf_counter() - began < 0.09
         assert_problem(refused, 503, "service-unavailable")
         assert refused.headers["Retry-After"] == "1"
         hold.set()
