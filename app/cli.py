@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import signal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -54,25 +56,57 @@ def serve(
         ),
     ] = EventLoop.ASYNCIO,
 ) -> None:
-    """Run the API with uvicorn."""
+    """Run the API with uvicorn.
+
+    SIGTERM (or Ctrl-C): stop accepting, let in-flight requests finish (at most
+    ``WAYPOINT_SHUTDOWN_TIMEOUT_SECONDS``), stop background workers, exit 0."""
     import uvicorn
 
     from app.core.config import get_settings
     from app.core.logging import configure_logging
 
-    configure_logging(get_settings())
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        reload=reload,
-        loop=loop.value,
-        access_log=False,  # our middleware writes one JSON line per request
-        log_config=None,  # uvicorn's own lines go through configure_logging's JSON handler
-        proxy_headers=True,
-    )
+    settings = get_settings()
+    configure_logging(settings)
+    metrics_directory = prepare_metrics_directory()
+    # uvicorn raises the signal it stopped on once more after a graceful shutdown, so the
+    # process would end "killed by SIGTERM" (143). A shutdown asked for and completed is a
+    # success: exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            reload=reload,
+            loop=loop.value,
+            access_log=False,  # our middleware writes one JSON line per request
+            log_config=None,  # uvicorn's own lines go through configure_logging's JSON handler
+            proxy_headers=True,
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        )
+    finally:
+        if metrics_directory is not None:
+            shutil.rmtree(metrics_directory, ignore_errors=True)
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def prepare_metrics_directory() -> str | None:
+    """Every worker writes its metric values into ``PROMETHEUS_MULTIPROC_DIR`` and a scrape of
+    any worker reads them all. Unless the operator set one, a fresh directory per server run
+    (values of an earlier run must not be added to this one's)."""
+    import os
+    import tempfile
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    directory = tempfile.mkdtemp(prefix="waypoint-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
 
 
 @cli.command()

@@ -36,6 +36,10 @@ from rich.panel import Panel  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.load import BIG_CLIENT_EMAIL, load, reset_schema  # noqa: E402
+from bench.mixed import USERS as MIXED_USERS  # noqa: E402
+from bench.mixed import mixed_checks, mixed_rows, run_mixed  # noqa: E402
+from bench.overload import CONNECTIONS as OVERLOAD_CONNECTIONS  # noqa: E402
+from bench.overload import overload_checks, run_overload  # noqa: E402
 from bench.server import (  # noqa: E402
     CpuMeter,
     Server,
@@ -207,7 +211,9 @@ def measure(server: Server, wrk: str, scenario: Scenario, tokens: Path, opts: di
     return result
 
 
-def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult], list[Check]]:
+def bench_database(
+    name: str, url: str, opts: dict
+) -> tuple[dict[str, WrkResult], list[Check], str]:
     console.rule(f"[bold]{name}[/]  {url.split('@')[-1]}")
     if opts["reuse"] and count_goals_safely(url) >= opts["goals"]:
         console.print("reusing the loaded data (--reuse)")
@@ -227,7 +233,29 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
     big_file.write_text(big + "\n")
     created_before = count_goals(url, CREATE_TITLE)
 
-    with Server(url, BENCH_ENV, VAR / f"server-{name}.log", opts["nice"]) as server:
+    results: dict[str, WrkResult] = {}
+    found: list[Check] = []
+    if opts["core"]:
+        results, walk, export = core_scenarios(name, url, big, many_file, big_file, opts)
+        created_after = count_goals(url, CREATE_TITLE)
+        found = checks(results, created_after - created_before)
+        found += sync_export_checks(results, walk, export)
+    extra_md = []
+    if opts["overload"]:
+        extra_md.append(overload_scenario(name, url, many_file, opts, found))
+    if opts["mixed"]:
+        extra_md.append(mixed_scenario(name, url, many_file, opts, found))
+    return results, found, "\n".join(extra_md)
+
+
+def core_scenarios(
+    name: str, url: str, big: str, many_file: Path, big_file: Path, opts: dict
+) -> tuple[dict[str, WrkResult], SyncWalk, ExportRun]:
+    # These scenarios measure throughput with every connection always busy (a closed loop):
+    # shedding would only swap work for cheap 503s, so the queue bound is lifted here; the
+    # overload scenario measures shedding.
+    env = {**BENCH_ENV, "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000"}
+    with Server(url, env, VAR / f"server-{name}.log", opts["nice"]) as server:
         cursor = deep_cursor(server.base_url, big, opts["deep"])
         walk = walk_sync(server.base_url, big)
         console.print(
@@ -272,10 +300,7 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
                     f"  {step} {scenario.label:<28} {result.rps:>7,.0f} rps"
                     f"  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms{flag}"
                 )
-        results = {key: combine(measured) for key, measured in rounds.items()}
-    created_after = count_goals(url, CREATE_TITLE)
-    found = checks(results, created_after - created_before)
-    return results, found + sync_export_checks(results, walk, export)
+        return {key: combine(measured) for key, measured in rounds.items()}, walk, export
 
 
 def sync_export_checks(
@@ -306,6 +331,48 @@ def sync_export_checks(
                      f"{walk.objects_per_second:,.0f} ({walk.objects:,} in {walk.pages} pages)",
                      "-", walk.objects > 0))  # fmt: skip
     return out
+
+
+def overload_scenario(name: str, url: str, tokens: Path, opts: dict, found: list[Check]) -> str:
+    console.print(
+        f"  overload: {OVERLOAD_CONNECTIONS} connections, one worker, "
+        f"{opts['overload_duration']:.0f} s"
+    )
+    r = run_overload(
+        opts["wrk"], url, BENCH_ENV, VAR / f"server-{name}-overload.log", tokens,
+        opts["overload_duration"], opts["nice"],
+    )  # fmt: skip
+    console.print(
+        f"  overload: {r.wrk.rps:,.0f} answers/s, wrk p50 {r.wrk.p50_ms:.1f} ms "
+        f"p99 {r.wrk.p99_ms:.1f} ms (200s and 503s together), statuses {r.wrk.statuses}"
+    )
+    rows = overload_checks(r)
+    found.extend(Check(*row) for row in rows)
+    return (
+        f"overload ({name}): {r.wrk.rps:,.0f} answers/s, statuses {r.wrk.statuses}, "
+        f"wrk p50/p99 of all answers {r.wrk.p50_ms:.1f}/{r.wrk.p99_ms:.1f} ms\n"
+    )
+
+
+def mixed_scenario(name: str, url: str, tokens: Path, opts: dict, found: list[Check]) -> str:
+    console.print(f"  mixed load: {MIXED_USERS} users, two workers, {opts['mixed_duration']:.0f} s")
+    r = run_mixed(
+        url, BENCH_ENV, VAR / f"server-{name}-mixed.log", tokens, opts["clients"],
+        opts["mixed_duration"], opts["nice"],
+    )  # fmt: skip
+    table = Table(title=f"{name}: mixed load, {r.requests / max(r.seconds, 1e-9):,.0f} rps")
+    columns = ("request", "count", "p50 ms", "p99 ms", "errors")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "request" else "right")
+    md = [f"**{name}: mixed load** ({r.requests:,} requests in {r.seconds:.0f} s)\n"]
+    md += ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
+    for kind, count, p50, p99, errors in mixed_rows(r):
+        cells = [kind, f"{count:,}", f"{p50:.1f}", f"{p99:.1f}", str(errors)]
+        table.add_row(*cells, style="bold red" if errors else None)
+        md.append("| " + " | ".join(cells) + " |")
+    console.print(table)
+    found.extend(Check(*row) for row in mixed_checks(r))
+    return "\n".join(md) + "\n"
 
 
 def count_goals_safely(url: str) -> int:
@@ -443,6 +510,15 @@ def main(
         DEFAULT_POSTGRES
     ),
     reuse: Annotated[bool, typer.Option(help="Keep already loaded data.")] = False,
+    core: Annotated[
+        bool, typer.Option(help="The six scenarios of issue 3 (ceiling, list, ..., create).")
+    ] = True,
+    overload: Annotated[bool, typer.Option(help="400 connections on one worker: shedding.")] = True,
+    overload_duration: Annotated[float, typer.Option(help="Seconds of overload.")] = 10,
+    mixed: Annotated[
+        bool, typer.Option(help="A day of app traffic on two workers: errors, p99, memory.")
+    ] = True,
+    mixed_duration: Annotated[float, typer.Option(help="Seconds of mixed load.")] = 60,
     nice: Annotated[
         int,
         typer.Option(
@@ -466,6 +542,11 @@ def main(
         "tokens": tokens,
         "reuse": reuse,
         "nice": nice,
+        "core": core,
+        "overload": overload,
+        "overload_duration": overload_duration,
+        "mixed": mixed,
+        "mixed_duration": mixed_duration,
         "wrk": ensure_wrk(),
     }
     lock = _one_run_at_a_time()
@@ -483,8 +564,10 @@ def main(
     for name, url in databases:
         if only and name != only:
             continue
-        results, found = bench_database(name, url, opts)
+        results, found, extra = bench_database(name, url, opts)
         report.append(render(name, results, found, opts))
+        if extra:
+            report.append(extra)
         summary[name] = {
             "results": {k: {**asdict(r), "raw": None} for k, r in results.items()},
             "checks": [asdict(c) for c in found],
