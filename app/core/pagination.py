@@ -13,6 +13,7 @@ from fastapi import Query, Request, Response
 from pydantic import BaseModel
 
 from app.core.errors import BadRequest
+from app.core.schemas import EARLIEST, LATEST, has_control_characters, safe_utc_datetime
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size, 1..200.")]
 Cursor = Annotated[
@@ -34,14 +35,20 @@ def encode_cursor(*values: Any) -> str:
 
 
 def decode_cursor(cursor: str, *kinds: type) -> tuple[Any, ...]:
-    """Parse a cursor made by ``encode_cursor`` with values of the given types; 400 if not."""
+    """Parse a cursor made by ``encode_cursor`` with values of the given types; 400 if not.
+
+    Every value is checked for exactly the type it must have (a number where an id belongs
+    raised ``AttributeError``) and times must convert to UTC within the calendar (a far date
+    with a ``+14:00`` offset overflowed), so no cursor reaches a query it could break."""
     try:
+        if not cursor.isascii():
+            raise ValueError("not base64")
         padded = cursor + "=" * (-len(cursor) % 4)
         values = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, list) or len(values) != len(kinds):
             raise ValueError("shape")
         return tuple(_parse(v, kind) for v, kind in zip(values, kinds, strict=True))
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError):
         raise BadRequest("The cursor is not valid for this list.") from None
 
 
@@ -54,24 +61,25 @@ def _plain(value: Any) -> Any:
 
 
 def _parse(value: Any, kind: type) -> Any:
-    if value is None:
-        return None
+    if kind is int:
+        # Within a 32-bit INTEGER column, so PostgreSQL cannot refuse it mid-query.
+        if not isinstance(value, int) or isinstance(value, bool) or abs(value) >= 2**31:
+            raise ValueError("int")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("str")
     if kind is uuid.UUID:
         return uuid.UUID(value)
     if kind is dt.datetime:
-        parsed = dt.datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
-            raise ValueError("naive")
-        return parsed
+        return safe_utc_datetime(dt.datetime.fromisoformat(value))
     if kind is dt.date:
-        return dt.date.fromisoformat(value)
-    if kind is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError("int")
-        return value
+        day = dt.date.fromisoformat(value)
+        if not EARLIEST.date() <= day <= LATEST.date():
+            raise ValueError("out of range")
+        return day
     if kind is str:
-        if not isinstance(value, str):
-            raise ValueError("str")
+        if has_control_characters(value):  # PostgreSQL cannot even compare text with NUL
+            raise ValueError("control characters")
         return value
     raise TypeError(kind)
 
