@@ -99,7 +99,8 @@ async def test_therapist_must_name_a_linked_client(client, make_user):
     stranger = await make_user("client")
     await link(client, therapist, patient)
     r = await client.post("/v1/goals", json={"title": "x"}, headers=therapist.headers)
-    assert_problem(r, 404, "not-found")
+    problem = assert_problem(r, 422, "validation-error")
+    assert problem["errors"][0]["loc"] == ["body", "client_id"]
     for target in (stranger.id, therapist.id, "00000000-0000-7000-8000-000000000000"):
         r = await client.post(
             "/v1/goals", json={"title": "x", "client_id": target}, headers=therapist.headers
