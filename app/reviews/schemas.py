@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from app.core.schemas import LongText, RequestBody, ResponseBody
 
@@ -21,7 +21,20 @@ AchievementStatus = Literal[
     "no_progress",
     "not_attainable",
 ]
-Rating = Annotated[int, Field(strict=True, ge=0, le=10, description="How it is going, 0..10.")]
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema counts 6.0 as an integer; strictness is about booleans and strings.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Rating = Annotated[
+    int,
+    Field(strict=True, ge=0, le=10, description="How it is going, 0..10."),
+    BeforeValidator(_whole_number),
+]
 GasScore = Annotated[
     int,
     Field(
@@ -31,6 +44,7 @@ GasScore = Annotated[
         description="Goal Attainment Scaling: -2 much less than expected, -1 somewhat less, "
         "0 the expected outcome, +1 somewhat more, +2 much more.",
     ),
+    BeforeValidator(_whole_number),
 ]
 
 
