@@ -11,13 +11,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-import app.accesslog.service  # noqa: F401  (registers its before-commit hook)
-import app.changes.service  # noqa: F401  (registers its before-commit hook)
 from app.api import ROUTERS, add_routes
+from app.commit_hooks import BEFORE_COMMIT
 from app.core.admission import AdmissionMiddleware
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import settings_or_exit
 from app.core.db import dispose_engines
+from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.openapi import build_openapi
@@ -62,7 +62,11 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         swagger_ui_parameters={"persistAuthorization": True},
+        docs_url=None,  # install_docs: served without a CDN
+        redoc_url=None,
     )
+    install_docs(app)
+    app.state.before_commit = BEFORE_COMMIT  # the unit of work's hooks, in order
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_response)
     add_routes(app, *ROUTERS)

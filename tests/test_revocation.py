@@ -9,7 +9,7 @@ import anyio
 import sqlalchemy as sa
 
 from app.models import AuthSession, User
-from tests.conftest import assert_problem, login
+from tests.worlds import assert_problem, login
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response, Security
 
 from app.auth.dependencies import authenticate
-from app.core.db import UnitOfWorkRoute
 from app.core.strict_json import parse_json_body
+from app.core.unit_of_work import UnitOfWorkRoute
 from app.idempotency.service import check_idempotency_key
 
 

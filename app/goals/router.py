@@ -13,18 +13,20 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor, Limit
-from app.core.schemas import PlainText, Rfc3339DateTime
-from app.goals import service
-from app.goals.documents import (
+from app.core.http import (
     IfMatch,
     IfNoneMatch,
     etag,
-    goal_document,
     json_response,
+    link_header,
     not_modified,
     not_modified_response,
 )
+from app.core.pagination import Cursor, Limit
+from app.core.schemas import PlainText, Rfc3339DateTime
+from app.goals import service
+from app.goals.dependencies import DeletableGoal, ReadableGoal, WritableGoal
+from app.goals.documents import goal_document
 from app.goals.listing import list_goals_page
 from app.goals.schemas import ExternalId, GoalCreate, GoalOut, GoalPage, GoalStatus, GoalUpdate
 
@@ -63,10 +65,7 @@ async def list_goals(
         external_id=external_id,
         updated_since=updated_since,
     )
-    headers = None
-    if next_cursor is not None:
-        headers = {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body, media_type="application/json", headers=link_header(request, next_cursor))
 
 
 @router.post(
@@ -94,9 +93,9 @@ async def create_goal(data: GoalCreate, principal: Writer, session: SessionDep) 
     responses={304: {"description": "Not modified"}, **problem_responses(401, 403, 404)},
 )
 async def read_goal(
-    goal_id: str, principal: Reader, session: SessionDep, if_none_match: IfNoneMatch = None
+    goal: ReadableGoal, principal: Reader, session: SessionDep, if_none_match: IfNoneMatch = None
 ) -> Response:
-    goal = await service.read_goal(session, principal, goal_id)
+    service.read_goal(session, principal, goal)
     if not_modified(if_none_match, goal.version):
         return not_modified_response(goal.version)
     return json_response(goal_document(goal), headers={"ETag": etag(goal.version)})
@@ -109,7 +108,7 @@ async def read_goal(
     responses=problem_responses(401, 403, 404, 409, 412, 422),
 )
 async def update_goal(
-    goal_id: str,
+    goal: WritableGoal,
     data: GoalUpdate,
     principal: Writer,
     session: SessionDep,
@@ -117,7 +116,7 @@ async def update_goal(
 ) -> Response:
     """Change the fields you send. `completed` sets `completed_at`; a client declines a
     proposed goal with `cancelled`."""
-    goal = await service.update_goal(session, principal, goal_id, data, if_match)
+    goal = await service.update_goal(session, principal, goal, data, if_match)
     return json_response(goal_document(goal), headers={"ETag": etag(goal.version)})
 
 
@@ -128,8 +127,8 @@ async def update_goal(
     responses=problem_responses(401, 403, 404, 412),
 )
 async def delete_goal(
-    goal_id: str, principal: Writer, session: SessionDep, if_match: IfMatch = None
+    goal: DeletableGoal, principal: Writer, session: SessionDep, if_match: IfMatch = None
 ) -> Response:
     """Soft delete. A therapist may delete only the goals they created."""
-    await service.delete_goal(session, principal, goal_id, if_match)
+    await service.delete_goal(session, principal, goal, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

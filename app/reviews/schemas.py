@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
 from app.core.schemas import LongText, RequestBody, ResponseBody
-
-AchievementStatus = Literal[
-    "in_progress",
-    "improving",
-    "worsening",
-    "no_change",
-    "achieved",
-    "sustaining",
-    "not_achieved",
-    "no_progress",
-    "not_attainable",
-]
+from app.goals.schemas import AchievementStatus
 
 
 def _whole_number(value: object) -> object:

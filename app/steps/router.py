@@ -9,17 +9,19 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor, Limit
-from app.goals.documents import (
+from app.core.http import (
     IfMatch,
     IfNoneMatch,
     etag,
     json_response,
     not_modified,
     not_modified_response,
-    step_document,
+    page_response,
 )
+from app.core.pagination import Cursor, Limit
+from app.goals.dependencies import ReadableGoal, WritableGoal
 from app.steps import service
+from app.steps.documents import step_document
 from app.steps.schemas import StepCreate, StepOut, StepPage, StepUpdate
 
 Reader = principal_with(Scope.GOALS_READ)
@@ -35,7 +37,7 @@ router = domain_router(tags=["steps"])
     responses=problem_responses(400, 401, 403, 404, 422),
 )
 async def list_steps(
-    goal_id: str,
+    goal: ReadableGoal,
     request: Request,
     principal: Reader,
     session: SessionDep,
@@ -43,11 +45,8 @@ async def list_steps(
     cursor: Cursor = None,
 ) -> Response:
     """The goal's steps in `position` order."""
-    items, next_cursor = await service.list_steps(session, principal, goal_id, limit, cursor)
-    headers = None
-    if next_cursor is not None:
-        headers = {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
-    return json_response({"items": items, "next_cursor": next_cursor}, headers=headers)
+    items, next_cursor = await service.list_steps(session, principal, goal, limit, cursor)
+    return page_response(request, items, next_cursor)
 
 
 @router.post(
@@ -58,10 +57,10 @@ async def list_steps(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def create_step(
-    goal_id: str, data: StepCreate, principal: Writer, session: SessionDep
+    goal: WritableGoal, data: StepCreate, principal: Writer, session: SessionDep
 ) -> Response:
     """Add a step (appended unless `position` says where). At most 200 per goal."""
-    step = await service.create_step(session, principal, goal_id, data)
+    step = await service.create_step(session, principal, goal, data)
     return json_response(
         step,
         status.HTTP_201_CREATED,

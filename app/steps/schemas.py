@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from app.core.openapi import Component
 from app.core.schemas import LongText, RequestBody, Title
 
-StepStatus = Literal["todo", "done"]
+StepStatus = Annotated[Literal["todo", "done"], Component("StepStatus")]
 MAX_STEPS_PER_GOAL = 200
 
 

@@ -20,23 +20,23 @@ from app.auth.dependencies import Principal
 from app.changes.service import record_change
 from app.core.db import utcnow
 from app.core.errors import NotFound, ValidationFailed
+from app.core.http import check_if_match
 from app.core.pagination import decode_cursor, encode_cursor
+from app.core.reads import fetch_rows
 from app.core.schemas import parse_object_id
 from app.encouragements.celebrations import celebrate_steps
 from app.goals.access import goal_from_path, readable_goals, writable_goals
-from app.goals.documents import check_if_match, step_document
-from app.goals.reads import fetch_rows
 from app.models import Goal, Step, new_id
+from app.steps.documents import STEP_COLUMNS, step_document
 from app.steps.schemas import MAX_STEPS_PER_GOAL, StepCreate, StepUpdate
 
 GOALS = Goal.__table__
 STEPS = Step.__table__
-DOCUMENT_COLUMNS = [c for c in STEPS.c if c.key not in ("client_id", "deleted_at")]
 _LIVE = STEPS.c.deleted_at.is_(None)
 
 
 def _page_statement(after: bool) -> sa.Select[Any]:
-    query = sa.select(*DOCUMENT_COLUMNS).where(STEPS.c.goal_id == sa.bindparam("goal_id"), _LIVE)
+    query = sa.select(*STEP_COLUMNS).where(STEPS.c.goal_id == sa.bindparam("goal_id"), _LIVE)
     if after:
         query = query.where(
             sa.tuple_(STEPS.c.position, STEPS.c.id)
@@ -54,10 +54,9 @@ _PAGE = {False: _page_statement(False), True: _page_statement(True)}
 
 
 async def list_steps(
-    session: AsyncSession, principal: Principal, goal_id: str, limit: int, cursor: str | None
+    session: AsyncSession, principal: Principal, goal: Goal, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of a goal's steps in ``position`` order."""
-    goal = await goal_from_path(session, principal, goal_id)
+    """A page of a readable goal's steps in ``position`` order."""
     params: dict[str, Any] = {"goal_id": goal.id, "limit": limit + 1}
     if cursor:
         params["after_position"], params["after_id"] = decode_cursor(cursor, int, uuid.UUID)
@@ -195,11 +194,9 @@ async def _celebrate(
 
 
 async def create_step(
-    session: AsyncSession, principal: Principal, goal_id: str, data: StepCreate
+    session: AsyncSession, principal: Principal, goal: Goal, data: StepCreate
 ) -> dict[str, Any]:
-    goal = await goal_from_path(
-        session, principal, goal_id, clause=writable_goals(principal), for_update=True
-    )
+    """A new step under a goal the caller may change, its row locked (``WritableGoal``)."""
     total = goal.steps_total
     if total >= MAX_STEPS_PER_GOAL:
         raise ValidationFailed(f"A goal has at most {MAX_STEPS_PER_GOAL} steps.", loc=["body"])
