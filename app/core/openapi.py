@@ -100,8 +100,7 @@ def _document_plain_text(schema: dict[str, Any]) -> None:
             for content in operation.get("requestBody", {}).get("content", {}).values():
                 _collect_refs(content.get("schema", {}), components, bodies)
     for name in bodies:
-        for prop in components[name].get("properties", {}).values():
-            _add_pattern(prop)
+        _add_pattern(components[name])
     for path_item in schema.get("paths", {}).values():  # text query parameters (PlainText)
         for operation in path_item.values():
             for parameter in operation.get("parameters", []):
@@ -132,8 +131,10 @@ def _add_pattern(node: Any) -> None:
     for key in ("anyOf", "oneOf", "allOf"):
         for branch in node.get(key, []):
             _add_pattern(branch)
-    if "items" in node:
-        _add_pattern(node["items"])
+    for key in ("items", "additionalProperties"):
+        _add_pattern(node.get(key))
+    for prop in node.get("properties", {}).values():
+        _add_pattern(prop)
 
 
 def _defaults_described(body: dict[str, Any]) -> None:
