@@ -33,6 +33,14 @@ def alembic_config(url: str | None = None):  # noqa: ANN201
     return config
 
 
+@cli.callback()
+def check_settings() -> None:
+    """Every command starts with the settings: a mistake in them is one line and exit 1."""
+    from app.core.config import settings_or_exit
+
+    settings_or_exit()
+
+
 @cli.command()
 def migrate(revision: str = "head") -> None:
     """Upgrade the database to the latest schema."""
@@ -62,11 +70,12 @@ def serve(
     ``WAYPOINT_SHUTDOWN_TIMEOUT_SECONDS``), stop background workers, exit 0."""
     import uvicorn
 
-    from app.core.config import get_settings
+    from app.core.config import settings_or_exit
     from app.core.logging import configure_logging
 
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings)
+    trusted = [ip.strip() for ip in settings.trusted_proxies.split(",") if ip.strip()]
     metrics_directory = prepare_metrics_directory()
     # uvicorn raises the signal it stopped on once more after a graceful shutdown, so the
     # process would end "killed by SIGTERM" (143). A shutdown asked for and completed is a
@@ -83,7 +92,10 @@ def serve(
             loop=loop.value,
             access_log=False,  # our middleware writes one JSON line per request
             log_config=None,  # uvicorn's own lines go through configure_logging's JSON handler
-            proxy_headers=True,
+            # X-Forwarded-For and -Proto only from the proxies the operator names (uvicorn
+            # would otherwise trust them from loopback, and a client could pick its address).
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or None,
             timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         )
     finally:

@@ -16,7 +16,7 @@ from app.commit_hooks import BEFORE_COMMIT
 from app.core.admission import AdmissionMiddleware
 from app.core.background import running_background_workers
 from app.core.body_limit import BodyLimitMiddleware
-from app.core.config import get_settings
+from app.core.config import settings_or_exit
 from app.core.db import dispose_engines
 from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
@@ -63,7 +63,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings)
     _ = settings.signing_key  # fail at start, not at the first login, if the key is unusable
     app = FastAPI(

@@ -112,7 +112,7 @@ def mint_tokens(url: str, how_many: int) -> tuple[list[str], str]:
     from app.auth.scopes import RESOURCE_SCOPES, format_scopes
     from app.core.db import sync_url
     from app.core.security import create_access_token
-    from app.models import RefreshToken, User, new_id
+    from app.models import AuthSession, RefreshToken, User, new_id
 
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     users = User.__table__
@@ -126,7 +126,7 @@ def mint_tokens(url: str, how_many: int) -> tuple[list[str], str]:
         ).all()
         now = dt.datetime.now(dt.UTC)
         scopes = format_scopes({"client", *(str(s) for s in RESOURCE_SCOPES)})
-        tokens, families = [], []
+        tokens, families, logins = [], [], []
         for user_id in [*many, big]:
             family = new_id()
             families.append(
@@ -140,11 +140,14 @@ def mint_tokens(url: str, how_many: int) -> tuple[list[str], str]:
                     "expires_at": now + dt.timedelta(days=1),
                 }
             )
+            # The login an access token names must exist (and stay unrevoked) for it to work.
+            logins.append({"id": family, "user_id": user_id, "created_at": now})
             token, _ = create_access_token(
                 user_id=user_id, role="client", scopes=scopes, session_id=family, now=now
             )
             tokens.append(token)
         conn.execute(sa.insert(RefreshToken.__table__), families)
+        conn.execute(sa.insert(AuthSession.__table__), logins)
     engine.dispose()
     return tokens[:-1], tokens[-1]
 

@@ -61,9 +61,10 @@ async def test_who_receives(client, make_user):
             "/v1/encouragements", json={"client_id": target, "message": "Hi"}, headers=owner.headers
         )
         assert_problem(r, 404, "not-found")
-    # A therapist must name a linked client.
+    # A therapist must name a linked client (422 naming client_id when there is none).
     r = await client.post("/v1/encouragements", json={"message": "Hi"}, headers=therapist.headers)
-    assert_problem(r, 404, "not-found")
+    problem = assert_problem(r, 422, "validation-error")
+    assert problem["errors"][0]["loc"] == ["body", "client_id"]
     r = await client.post(
         "/v1/encouragements",
         json={"client_id": world.other_client.id, "message": "Hi"},
@@ -269,3 +270,29 @@ async def test_idempotency_key_sends_once(client, make_user):
     )
     assert_problem(other, 409, "conflict")
     assert len(await received(client, world.owner)) == 1
+
+
+async def test_a_therapist_s_note_about_a_goal_goes_to_its_client(client, make_user):
+    world = await make_world(client, make_user)
+    owner, therapist = world.owner, world.therapist
+    step = await add_step(client, owner, world.shared["id"])
+    for body in ({"goal_id": world.shared["id"]}, {"step_id": step["id"]}):
+        r = await client.post(
+            "/v1/encouragements", json={**body, "message": "Well done"}, headers=therapist.headers
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["client_id"] == owner.id
+        assert r.json()["goal_id"] == world.shared["id"]
+    # A goal the therapist may not read names no one: 404, as with client_id.
+    others_goal = await new_goal(client, world.other_client, title="Someone else's")
+    private_step = await add_step(client, owner, world.private["id"])
+    for body in (
+        {"goal_id": world.private["id"]},
+        {"goal_id": others_goal["id"]},
+        {"step_id": private_step["id"]},
+    ):
+        r = await client.post(
+            "/v1/encouragements", json={**body, "message": "Hi"}, headers=therapist.headers
+        )
+        assert_problem(r, 404, "not-found")
+    assert len(await received(client, owner)) == 2

@@ -80,7 +80,8 @@ async def test_therapist_must_name_a_linked_client(client, make_user):
     stranger = await make_user("client")
     await link(client, therapist, patient)
     r = await client.post("/v1/goals", json={"title": "x"}, headers=therapist.headers)
-    assert_problem(r, 404, "not-found")
+    problem = assert_problem(r, 422, "validation-error")
+    assert problem["errors"][0]["loc"] == ["body", "client_id"]
     for target in (stranger.id, therapist.id, "00000000-0000-7000-8000-000000000000"):
         r = await client.post(
             "/v1/goals", json={"title": "x", "client_id": target}, headers=therapist.headers
@@ -354,7 +355,8 @@ async def test_create_is_a_few_statements(client, make_user, count_statements):
     patient = await make_user("client")
     count_statements.statements.clear()
     await new_goal(client, patient)
-    # INSERT the goal, INSERT its change row (PostgreSQL: plus the change-log advisory lock).
+    # The token's session (a primary-key lookup), INSERT the goal, INSERT its change row
+    # (PostgreSQL: the goal and its change row in one statement, with the change-log lock).
     plain = count_statements.count
     assert plain <= 3, count_statements.statements
     count_statements.statements.clear()

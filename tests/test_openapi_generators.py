@@ -4,6 +4,7 @@ request defaults that do not make a field required to send, GAS levels that gene
 
 import pytest
 
+from app.core.openapi import PLAIN_TEXT_PATTERN
 from tests.worlds import assert_problem
 
 ENUMS = {
@@ -107,7 +108,12 @@ async def test_gas_levels_are_a_map_of_exactly_the_five_levels(document):
     gas = document["components"]["schemas"]["GasLevels"]
     assert "properties" not in gas  # generators name properties after keys: "-2" == "2"
     assert gas["propertyNames"] == {"enum": list(GAS)}
-    assert gas["additionalProperties"] == {"type": "string", "minLength": 1, "maxLength": 500}
+    assert gas["additionalProperties"] == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 500,
+        "pattern": PLAIN_TEXT_PATTERN,  # no control characters (app/core/schemas.py)
+    }
     assert gas["minProperties"] == gas["maxProperties"] == 5
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 
 from tests.syncing import follow, link, listed
@@ -172,7 +171,6 @@ async def test_an_erased_accounts_personal_tokens_stop_on_every_route(client, ma
     await _every_route_answers_401(client, pat)
 
 
-@pytest.mark.xfail(strict=True, reason="needs per-request session check from the hardening branch")
 async def test_an_erased_accounts_access_tokens_stop_on_every_route(client, make_user):
     patient = await make_user("client")
     assert (await client.delete("/v1/me", headers=patient.headers)).status_code == 204

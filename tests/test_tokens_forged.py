@@ -48,6 +48,12 @@ def claims_for(user_id: str, **overrides) -> dict:
     return {k: v for k, v in claims.items() if v is not None}
 
 
+def session_of(actor) -> str:
+    """The login (``sid``) an actor's access token names."""
+    body = actor.access_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))["sid"]
+
+
 def assert_unauthorized(response):
     assert_problem(response, 401, "unauthorized")
     assert response.headers["www-authenticate"] == "Bearer"
@@ -56,7 +62,7 @@ def assert_unauthorized(response):
 async def test_a_hand_made_valid_token_works(client, make_user):
     """The control case: the forgeries below fail for their flaw, not for the way they're made."""
     ann = await make_user("client")
-    token = sign(claims_for(ann.id))
+    token = sign(claims_for(ann.id, sid=session_of(ann)))
     r = await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.text
     assert r.json()["id"] == ann.id
@@ -200,3 +206,17 @@ def test_the_token_is_signed_with_hs256_and_typed():
     assert {"sub", "role", "scope", "iat", "exp", "iss", "aud", "jti", "typ"} <= set(claims)
     assert claims["exp"] - claims["iat"] == lifetime == 900
     assert decode_access_token(token).role == "client"
+
+
+async def test_a_signed_token_without_a_live_session_is_refused(client, make_user):
+    """A valid signature is not enough: the token must name a login that was made and is live."""
+    ann = await make_user("client")
+    for sid in (None, str(uuid.uuid4()), "not-a-uuid"):
+        token = sign(claims_for(ann.id, sid=sid))
+        assert_unauthorized(
+            await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+        )
+    # Someone else's live login does not make a token for Ann.
+    bob = await make_user("client")
+    token = sign(claims_for(ann.id, sid=session_of(bob)))
+    assert_unauthorized(await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"}))

@@ -11,7 +11,8 @@ from fastapi import Depends, Request, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from app.auth.scopes import ROLE_SCOPES, SCOPE_DESCRIPTIONS, Role
-from app.core.db import utcnow
+from app.auth.sessions import session_is_live
+from app.core.db import WRITE_METHODS, utcnow
 from app.core.errors import Forbidden, InsufficientScope, Unauthorized
 from app.core.security import InvalidToken, decode_access_token, hash_opaque_token
 from app.models import PersonalAccessToken, User
@@ -63,8 +64,16 @@ async def authenticate(
             role = Role(claims.role)
         except (InvalidToken, ValueError):
             raise Unauthorized("The token is not valid.") from None
-        if role not in claims.scopes:
+        if role not in claims.scopes or claims.session_id is None:
             raise Unauthorized("The token is not valid.")
+        live = await session_is_live(
+            request.state.session,
+            claims.session_id,
+            claims.user_id,
+            write=request.method in WRITE_METHODS,
+        )
+        if not live:
+            raise Unauthorized("The session has ended: log in again.")
         principal = Principal(claims.user_id, role, claims.scopes, claims.session_id)
     request.state.principal = (token, principal)
     _require_scopes(principal, security_scopes.scopes)

@@ -25,7 +25,7 @@ from app.core.errors import problem_responses
 from app.core.http import set_next_link
 from app.core.openapi import NO_VALIDATION_ERROR
 from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor
-from app.core.schemas import parse_object_id
+from app.core.schemas import has_control_characters, parse_object_id
 from app.models import PersonalAccessToken
 
 public_router = domain_router(tags=["auth"], public=True)
@@ -77,7 +77,27 @@ async def token(
     """OAuth 2.0 token endpoint (RFC 6749): the password and refresh_token grants."""
     address = request.client.host if request.client else "unknown"
     throttle_headers: dict[str, str] = {}
+    fields = {
+        "grant_type": grant_type,
+        "username": username,
+        "password": password,
+        "scope": scope,
+        "refresh_token": refresh_token,
+        "client_id": client_id,
+        "client_secret": client_secret,
+    }
     try:
+        if not _is_form(request):
+            raise service.OAuthProblem(
+                "invalid_request",
+                "The token endpoint takes an application/x-www-form-urlencoded body "
+                "(RFC 6749), not JSON.",
+            )
+        for name, value in fields.items():
+            if value is not None and has_control_characters(value):
+                raise service.OAuthProblem(
+                    "invalid_request", f"{name} must not contain control characters."
+                )
         if grant_type is None:
             raise service.OAuthProblem("invalid_request", "grant_type is required.")
         if grant_type == "password":
@@ -105,6 +125,13 @@ async def token(
         body.model_dump(),
         headers={"Cache-Control": "no-store", "Pragma": "no-cache", **throttle_headers},
     )
+
+
+def _is_form(request: Request) -> bool:
+    """A body that is not a form (JSON, most often) is named in the error instead of reading
+    as a missing grant_type. No body at all is a form with no fields."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type in ("", "application/x-www-form-urlencoded", "multipart/form-data")
 
 
 @router.post(

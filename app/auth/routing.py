@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Security
+from fastapi import APIRouter, Depends, Request, Response, Security
 
 from app.auth.dependencies import authenticate
+from app.core.strict_json import parse_json_body
 from app.core.unit_of_work import UnitOfWorkRoute
 from app.idempotency.service import check_idempotency_key
 
 
-class PublicRoute(UnitOfWorkRoute):
+class StrictJsonRoute(UnitOfWorkRoute):
+    """A JSON body with a key given twice is refused (422) before anything else runs."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_json_handler(request: Request) -> Response:
+            await parse_json_body(request)
+            return await handler(request)
+
+        return strict_json_handler
+
+
+class PublicRoute(StrictJsonRoute):
     """Routes that need no token (register, token)."""
 
 
-class AuthenticatedRoute(UnitOfWorkRoute):
+class AuthenticatedRoute(StrictJsonRoute):
     """Authenticated by default; every POST also accepts ``Idempotency-Key``."""
 
     def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import PAT_PREFIX, Principal
 from app.auth.schemas import CreatePersonalTokenRequest, RegisterRequest, UpdateMeRequest
 from app.auth.scopes import RESOURCE_SCOPES, ROLE_SCOPES, format_scopes, parse_scope
+from app.auth.sessions import forget_sessions
 from app.core import metrics
 from app.core.config import get_settings
 from app.core.db import new_session, utcnow
@@ -26,7 +27,7 @@ from app.core.security import (
     verify_password,
 )
 from app.core.unit_of_work import keep_on_error
-from app.models import LoginFailure, PersonalAccessToken, RefreshToken, User
+from app.models import AuthSession, LoginFailure, PersonalAccessToken, RefreshToken, User
 
 REFRESH_PREFIX = "wpr_"
 EMAIL_KEY_MAX = 320  # the column widths of login_failures
@@ -182,7 +183,9 @@ async def password_login(
             "invalid_grant", "The e-mail or password is not correct.", _rate_headers(left)
         )
     granted = _granted_scopes(account.role, scope)
-    tokens = await _issue(session, account.id, account.role, granted, uuid.uuid4())
+    family_id = uuid.uuid4()
+    session.add(AuthSession(id=family_id, user_id=account.id))
+    tokens = await _issue(session, account.id, account.role, granted, family_id)
     return tokens, throttle
 
 
@@ -270,11 +273,32 @@ async def refresh_login(
 
 
 async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    """End one login: its refresh tokens and, at once, its access tokens."""
+    now = utcnow()
     await session.execute(
         sa.update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
     )
+    await session.execute(
+        sa.update(AuthSession)
+        .where(AuthSession.id == family_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    forget_sessions([family_id])
+
+
+async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """End every login and personal token of an account (erasure, a stolen password): every
+    token it holds answers 401 from the commit on."""
+    now = utcnow()
+    for model in (RefreshToken, AuthSession, PersonalAccessToken):
+        await session.execute(
+            sa.update(model)
+            .where(model.user_id == user_id, model.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    forget_sessions()
 
 
 async def logout(session: AsyncSession, principal: Principal) -> None:

@@ -2,18 +2,22 @@
 
 import os
 import secrets
+import sys
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_PRODUCTION_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WAYPOINT_", extra="ignore")
+    # Errors never repeat the values they refuse: one of them may be a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="WAYPOINT_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///var/waypoint.db"
@@ -64,6 +68,10 @@ class Settings(BaseSettings):
     # Networks (besides loopback) allowed to read GET /metrics, e.g. ["10.0.0.0/8"].
     metrics_allow: list[str] = []
 
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated
+    # addresses or networks ("10.0.0.5,10.1.0.0/16"), "*" for any. None by default.
+    trusted_proxies: str = ""
+
     webhooks_allow_private: bool = False
     enable_bench_routes: bool = False
     log_level: str = "INFO"
@@ -106,3 +114,26 @@ def _development_secret(var_dir: Path) -> str:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or one line on stderr naming what is wrong, and exit status 1: what an
+    operator starting the service should read instead of a traceback."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        print(f"waypoint: cannot start: {describe_settings_error(exc)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """Each problem as ``WAYPOINT_NAME: message``, on one line, never with the value given."""
+    problems = []
+    for error in exc.errors(include_input=False, include_context=False, include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["loc"]:
+            name = "WAYPOINT_" + str(error["loc"][0]).upper()
+            problems.append(f"{name}: {message}")
+        else:
+            problems.append(message)
+    return "; ".join(problems).replace("\n", " ")

@@ -78,11 +78,23 @@ def sync_url(url: str) -> str:
 
 
 def ensure_sqlite_directory(url: str) -> None:
+    """The SQLite file's directory exists and the file is readable by its owner only (0600):
+    created so before SQLite opens it (SQLite gives the -wal and -shm files the database's
+    mode), and narrowed when an older version created it wider."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        import contextlib
+        import os
         from pathlib import Path
 
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        for suffix in ("", "-wal", "-shm"):
+            sibling = Path(f"{path}{suffix}")
+            if sibling.exists() and sibling.stat().st_mode & 0o077:
+                sibling.chmod(0o600)
 
 
 def configure_sqlite(sync_engine: sa.Engine) -> None:

@@ -192,6 +192,9 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     return problem_response(exc.status_code, slug, title, detail, headers=headers)
 
 
+# Routes by this name exist only to answer 405 (reviews are append-only): not a method that is
+# allowed.
+REFUSING_ROUTE_NAME = "method_not_allowed"
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -200,7 +203,11 @@ def _allowed_methods(request: Request) -> list[str]:
     allowed = []
     for method in _METHODS:
         scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
+        if any(
+            route.matches(scope)[0] is Match.FULL
+            and getattr(route, "name", None) != REFUSING_ROUTE_NAME
+            for route in request.app.routes
+        ):
             allowed.append(method)
     return allowed
 

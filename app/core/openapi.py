@@ -82,8 +82,59 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     if code == "422":
                         response["description"] = "Validation failed"
                         response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
+    _document_plain_text(schema)
     app.openapi_schema = schema
     return schema
+
+
+# What RequestBody enforces on every text of a request body (app/core/schemas.py), as a
+# pattern integrators and fuzzers can read: no C0 control characters but tab, LF and CR.
+PLAIN_TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"
+
+
+def _document_plain_text(schema: dict[str, Any]) -> None:
+    components = schema.get("components", {}).get("schemas", {})
+    bodies: set[str] = set()
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                _collect_refs(content.get("schema", {}), components, bodies)
+    for name in bodies:
+        _add_pattern(components[name])
+    for path_item in schema.get("paths", {}).values():  # text query parameters (PlainText)
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    _add_pattern(parameter.get("schema"))
+
+
+def _collect_refs(node: Any, components: dict[str, Any], found: set[str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in found:
+                found.add(name)
+                _collect_refs(components.get(name), components, found)
+        for value in node.values():
+            _collect_refs(value, components, found)
+    elif isinstance(node, list):
+        for value in node:
+            _collect_refs(value, components, found)
+
+
+def _add_pattern(node: Any) -> None:
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "string" and not {"enum", "const", "format", "pattern"} & set(node):
+        node["pattern"] = PLAIN_TEXT_PATTERN
+    for key in ("anyOf", "oneOf", "allOf"):
+        for branch in node.get(key, []):
+            _add_pattern(branch)
+    for key in ("items", "additionalProperties"):
+        _add_pattern(node.get(key))
+    for prop in node.get("properties", {}).values():
+        _add_pattern(prop)
 
 
 def _defaults_described(body: dict[str, Any]) -> None:

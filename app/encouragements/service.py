@@ -22,11 +22,32 @@ from app.goals.access import client_for_write, goal_from_path, linked_clients, r
 from app.models import Encouragement, Goal, Step
 
 
+async def _client_of_subject(
+    session: AsyncSession, principal: Principal, data: EncouragementCreate
+) -> uuid.UUID | None:
+    """A therapist's note about a goal or step goes to that goal's client."""
+    if data.goal_id is not None:
+        return (await goal_from_path(session, principal, data.goal_id)).client_id
+    if data.step_id is not None:
+        client_id = await session.scalar(
+            sa.select(Step.client_id)
+            .join(Goal, Goal.id == Step.goal_id)
+            .where(Step.id == data.step_id, Step.deleted_at.is_(None), readable_goals(principal))
+        )
+        if client_id is None:
+            raise NotFound("No such step.")
+        return client_id
+    return None
+
+
 async def send(
     session: AsyncSession, principal: Principal, data: EncouragementCreate
 ) -> Encouragement:
     """A note to a client; its goal and step must be that client's and readable by the sender."""
-    client_id = await client_for_write(session, principal, data.client_id)
+    client_id = data.client_id
+    if client_id is None and principal.is_therapist:
+        client_id = await _client_of_subject(session, principal, data)
+    client_id = await client_for_write(session, principal, client_id)
     goal_id = data.goal_id
     if data.step_id is not None:
         step_goal = await session.scalar(

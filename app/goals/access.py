@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Principal
-from app.core.errors import NotFound
+from app.core.errors import NotFound, ValidationFailed
 from app.core.schemas import parse_object_id
 from app.models import CareLink, Goal
 
@@ -98,12 +98,18 @@ async def client_for_write(
 ) -> uuid.UUID:
     """The client a new object is for: yourself as a client, a linked client as a therapist.
 
-    Anything else is 404 on ``client_id``, whether the account exists or not.
+    Anything else is 404 on ``client_id``, whether the account exists or not; a therapist who
+    names no client gets 422.
     """
     if principal.is_client:
         if client_id is not None and client_id != principal.user_id:
             raise NotFound("No such client.")
         return principal.user_id
-    if client_id is None or not await is_linked(session, principal.user_id, client_id):
+    if client_id is None:
+        raise ValidationFailed(
+            "client_id is required when a therapist writes: the linked client it is for.",
+            loc=["body", "client_id"],
+        )
+    if not await is_linked(session, principal.user_id, client_id):
         raise NotFound("No such client.")
     return client_id

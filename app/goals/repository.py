@@ -52,6 +52,7 @@ async def insert_goal_with_change(session: AsyncSession, row: dict[str, Any]) ->
         object_id=row["id"],
         op="upsert",
         goal_id=row["id"],
+        shared=row["visibility"] == "shared",
     )
 
 

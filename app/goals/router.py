@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
@@ -24,6 +23,7 @@ from app.core.http import (
     not_modified_response,
 )
 from app.core.pagination import Cursor, Limit
+from app.core.schemas import PlainText, Rfc3339DateTime
 from app.goals import service
 from app.goals.dependencies import DeletableGoal, ReadableGoal, WritableGoal
 from app.goals.documents import goal_document
@@ -47,9 +47,9 @@ async def list_goals(
     session: SessionDep,
     client_id: Annotated[uuid.UUID | None, Query(description="Only this client's goals.")] = None,
     status: Annotated[GoalStatus | None, Query()] = None,
-    external_id: Annotated[ExternalId | None, Query()] = None,
+    external_id: Annotated[ExternalId | None, PlainText, Query()] = None,
     updated_since: Annotated[
-        AwareDatetime | None, Query(description="Only goals updated at or after this instant.")
+        Rfc3339DateTime | None, Query(description="Only goals updated at or after this instant.")
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,

@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.core.openapi import Component
 from app.core.schemas import LongText, RequestBody, Title
@@ -99,23 +100,25 @@ class GoalCreate(RequestBody):
 
 # Fields that may be left out of a PATCH but never set to null.
 NOT_NULLABLE = ("title", "status", "visibility", "gas_weight")
+# May be left out but not set to null: the document shows them without `null`.
+NotNull = SkipJsonSchema[None]
 
 
 class GoalUpdate(RequestBody):
-    title: Title | None = None
+    title: Title | NotNull = None
     description: LongText | None = None
     motivation: LongText | None = None
     success_criteria: LongText | None = None
     category: Category | None = None
     priority: Priority | None = None
-    status: GoalStatus | None = None
+    status: GoalStatus | NotNull = None
     achievement_status: AchievementStatus | None = None
-    visibility: Visibility | None = None
+    visibility: Visibility | NotNull = None
     target_date: dt.date | None = None
     review_every_days: ReviewEveryDays | None = None
     external_id: ExternalId | None = None
     gas_levels: GasLevels | None = None
-    gas_weight: GasWeight | None = None
+    gas_weight: GasWeight | NotNull = None
 
     @field_validator(*NOT_NULLABLE, mode="before")
     @classmethod

@@ -88,6 +88,7 @@ def _record(
         object_id=goal.id,
         op=op,
         goal_id=goal.id,
+        shared=goal.visibility == "shared",
     )
     _log(session, principal, goal, action)
 

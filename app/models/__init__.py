@@ -2,6 +2,7 @@
 
 from app.models.base import SQLModel, new_id  # noqa: I001  (sets the naming convention first)
 from app.models.access_log import AccessLogEntry
+from app.models.auth_session import AuthSession
 from app.models.care_invite import CareInvite
 from app.models.care_link import CareLink
 from app.models.change import Change
@@ -21,6 +22,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AccessLogEntry",
+    "AuthSession",
     "CareInvite",
     "CareLink",
     "Change",

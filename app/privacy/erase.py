@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Principal
+from app.auth.service import revoke_all_sessions
 from app.changes.service import record_change, record_link_change
 from app.models import CareLink, Encouragement, Goal, LoginFailure, Review, Step, User
 
@@ -40,6 +41,7 @@ async def erase_account(session: AsyncSession, principal: Principal) -> None:
         record_link_change(session, therapist_id, client_id)
     if principal.is_therapist:
         await _orphan_what_they_wrote(session, principal)
+    await revoke_all_sessions(session, me)  # this worker forgets them at once too
     await session.execute(sa.delete(LoginFailure).where(LoginFailure.email_key == user.email_key))
     await session.execute(sa.delete(User).where(User.id == me))
     log.info("account_erased", user_id=str(me), role=str(principal.role), links_ended=len(links))

@@ -6,12 +6,24 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from app.core.schemas import LongText, RequestBody, ResponseBody
 from app.goals.schemas import AchievementStatus
 
-Rating = Annotated[int, Field(strict=True, ge=0, le=10, description="How it is going, 0..10.")]
+
+def _whole_number(value: object) -> object:
+    # JSON Schema counts 6.0 as an integer; strictness is about booleans and strings.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Rating = Annotated[
+    int,
+    Field(strict=True, ge=0, le=10, description="How it is going, 0..10."),
+    BeforeValidator(_whole_number),
+]
 GasScore = Annotated[
     int,
     Field(
@@ -21,6 +33,7 @@ GasScore = Annotated[
         description="Goal Attainment Scaling: -2 much less than expected, -1 somewhat less, "
         "0 the expected outcome, +1 somewhat more, +2 much more.",
     ),
+    BeforeValidator(_whole_number),
 ]
 
 

@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.core.openapi import Component
 from app.core.schemas import LongText, RequestBody, Title
@@ -15,28 +16,33 @@ StepStatus = Annotated[Literal["todo", "done"], Component("StepStatus")]
 MAX_STEPS_PER_GOAL = 200
 
 
+# The bound on the integer itself, so the document shows it as `minimum` (a `ge` on the whole
+# optional field came out as a keyword JSON Schema does not know).
+Position = Annotated[int, Field(ge=0)]
+
+
 class StepCreate(RequestBody):
     title: Title
     notes: LongText | None = None
     due_date: dt.date | None = None
-    position: int | None = Field(
+    position: Position | None = Field(
         default=None,
-        ge=0,
         description="0-based place in the goal's list; the steps from there on move down one. "
         "Left out or past the end: appended.",
     )
 
 
 class StepUpdate(RequestBody):
-    title: Title | None = None
+    # title, status and position may be left out but not set to null (SkipJsonSchema: the
+    # document shows them without `null`).
+    title: Title | SkipJsonSchema[None] = None
     notes: LongText | None = None
     due_date: dt.date | None = None
-    status: StepStatus | None = Field(
+    status: StepStatus | SkipJsonSchema[None] = Field(
         default=None, description="`done` sets `completed_at`; back to `todo` clears it."
     )
-    position: int | None = Field(
+    position: Position | SkipJsonSchema[None] = Field(
         default=None,
-        ge=0,
         description="Move the step to this 0-based place (past the end: last); the steps in "
         "between close up.",
     )

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import Principal
 from app.auth.scopes import Scope
 from app.core.errors import BadRequest
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import BigInt, Nullable, decode_cursor, encode_cursor
 from app.core.reads import fetch_page
 from app.encouragements.service import readable_encouragements
 from app.goals.access import linked_clients, readable_goals
@@ -78,7 +78,7 @@ def decode_position(principal: Principal, types: tuple[str, ...], cursor: str) -
     """A cursor of this caller, made for the same object types (another account's cursor, or
     one made with other read scopes, would skip or mix objects): 400 otherwise."""
     user_id, mask, phase, seq, type_index, after_id = decode_cursor(
-        cursor, uuid.UUID, int, str, int, int, uuid.UUID
+        cursor, uuid.UUID, int, str, BigInt, int, Nullable(uuid.UUID)
     )
     if (
         user_id != principal.user_id
