@@ -20,7 +20,7 @@ from app.auth.routing import AuthenticatedRoute
 from app.core.db import utcnow
 from app.core.http import dumps
 from app.core.pagination import encode_cursor
-from app.goals.documents import goal_document
+from app.goals.documents import GOAL, goal_document
 from app.models import Goal, new_id
 
 router = APIRouter(route_class=AuthenticatedRoute, include_in_schema=False)
@@ -34,38 +34,38 @@ _BARE_INSERT = sa.insert(_GOALS)
 
 def _ceiling_goal(n: int, client_id: uuid.UUID, at: dt.datetime) -> dict[str, object]:
     """One goal as ``GET /v1/goals`` renders it (the goal's own renderer), with realistic
-    field lengths."""
+    field lengths; a field added to the goal renders as null here."""
     steps_total = n % 7 + 1
-    return goal_document(
-        types.SimpleNamespace(
-            id=new_id(),
-            client_id=client_id,
-            created_by=client_id,
-            title=f"Walk to the park three times a week ({n})",
-            description="Short walks, starting with ten minutes, with a friend when possible.",
-            motivation="Feeling less stuck at home and sleeping better.",
-            success_criteria="Three walks a week for a month.",
-            category="activity",
-            priority=("low", "medium", "high")[n % 3],
-            status="active",
-            achievement_status="in_progress",
-            visibility="shared",
-            target_date=at.date() + dt.timedelta(days=30 + n),
-            review_every_days=7,
-            next_review_due=at.date() + dt.timedelta(days=n % 7),
-            external_id=None,
-            gas_levels=None,
-            gas_weight=1,
-            completed_at=None,
-            version=n % 5 + 1,
-            created_at=at - dt.timedelta(days=60, minutes=n),
-            updated_at=at - dt.timedelta(minutes=n),
-            steps_total=steps_total,
-            steps_done=n % (steps_total + 1),
-            latest_rating=n % 10 + 1,
-            latest_gas_score=n % 5 - 2,
-        )
+    row = dict.fromkeys(GOAL.columns)
+    row.update(
+        id=new_id(),
+        client_id=client_id,
+        created_by=client_id,
+        title=f"Walk to the park three times a week ({n})",
+        description="Short walks, starting with ten minutes, with a friend when possible.",
+        motivation="Feeling less stuck at home and sleeping better.",
+        success_criteria="Three walks a week for a month.",
+        category="activity",
+        priority=("low", "medium", "high")[n % 3],
+        status="active",
+        achievement_status="in_progress",
+        visibility="shared",
+        target_date=at.date() + dt.timedelta(days=30 + n),
+        review_every_days=7,
+        next_review_due=at.date() + dt.timedelta(days=n % 7),
+        external_id=None,
+        gas_levels=None,
+        gas_weight=1,
+        completed_at=None,
+        version=n % 5 + 1,
+        created_at=at - dt.timedelta(days=60, minutes=n),
+        updated_at=at - dt.timedelta(minutes=n),
+        steps_total=steps_total,
+        steps_done=n % (steps_total + 1),
+        latest_rating=n % 10 + 1,
+        latest_gas_score=n % 5 - 2,
     )
+    return goal_document(types.SimpleNamespace(**row))
 
 
 def _ceiling_page() -> tuple[bytes, str]:
