@@ -18,6 +18,7 @@ from app.health import router as health
 from app.progress import router as progress
 from app.reviews import router as reviews
 from app.steps import router as steps
+from app.webhooks import router as webhooks
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -31,6 +32,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     encouragements.router,
     progress.router,
     dashboard.router,
+    webhooks.router,
 )
 
 

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 
 import app.accesslog.service  # noqa: F401  (registers its before-commit hook)
 import app.changes.service  # noqa: F401  (registers its before-commit hook)
+import app.webhooks.hooks  # noqa: F401  (registers its before-commit hook)
 from app.api import ROUTERS, add_routes
 from app.core.admission import AdmissionMiddleware
 from app.core.body_limit import BodyLimitMiddleware
@@ -23,6 +24,7 @@ from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.openapi import build_openapi
 from app.core.security import dummy_password_hash
 from app.idempotency.service import IdempotentReplay, replay_response
+from app.webhooks.worker import start_worker, stop_worker
 
 DESCRIPTION = """
 Waypoint turns "what would you like to have achieved?" into goals, small steps, regular
@@ -47,7 +49,9 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     # a pause of 60-90 ms that stalled every request in flight, the whole p99 of a busy worker.
     gc.collect()
     gc.freeze()
+    worker = start_worker()  # webhook deliveries (app/webhooks/worker.py)
     yield
+    await stop_worker(worker)
     await dispose_engines()
 
 

@@ -17,6 +17,13 @@ import asyncio
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+_in_flight = 0
+
+
+def requests_in_flight() -> int:
+    """Requests this process is serving or holding in line (background work yields to them)."""
+    return _in_flight
+
 
 class AdmissionMiddleware:
     def __init__(self, app: ASGIApp, limit: int) -> None:
@@ -30,5 +37,10 @@ class AdmissionMiddleware:
             return
         if self._turns is None:
             self._turns = asyncio.Semaphore(self.limit)  # first come, first served (3.11+)
-        async with self._turns:
-            await self.app(scope, receive, send)
+        global _in_flight
+        _in_flight += 1
+        try:
+            async with self._turns:
+                await self.app(scope, receive, send)
+        finally:
+            _in_flight -= 1

@@ -19,6 +19,7 @@ from app.core.schemas import parse_object_id
 from app.encouragements.schemas import EncouragementCreate
 from app.goals.access import client_for_write, goal_from_path, linked_clients, readable_goals
 from app.models import Encouragement, Goal, Step
+from app.webhooks.events import record_event
 
 NOTE_FIELDS = (
     "id", "client_id", "author_id", "author_role", "goal_id", "step_id", "message", "kind",
@@ -85,6 +86,14 @@ async def send(
         action="create",
         object_type="encouragement",
         object_ids=[note.id],
+    )
+    record_event(
+        session,
+        "encouragement.created",
+        client_id=client_id,
+        data=note_document(note),
+        shared=False,
+        author_id=principal.user_id,
     )
     return note
 

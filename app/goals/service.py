@@ -29,6 +29,7 @@ from app.goals.reads import fetch_rows
 from app.goals.schemas import GoalCreate, GoalUpdate
 from app.models import Goal, Review, Step, User, new_id
 from app.reviews.due import local_date
+from app.webhooks.events import EventType, record_event
 
 GOALS = Goal.__table__
 STEPS = Step.__table__
@@ -120,6 +121,13 @@ def _record(
     )
 
 
+def _announce(session: AsyncSession, event: EventType, goal: Any, data: dict[str, Any]) -> None:
+    """The webhook event of a goal, heard by its client and, when shared, linked therapists."""
+    record_event(
+        session, event, client_id=goal.client_id, data=data, shared=goal.visibility == "shared"
+    )
+
+
 async def create_goal(
     session: AsyncSession, principal: Principal, data: GoalCreate
 ) -> dict[str, Any]:
@@ -173,7 +181,9 @@ async def create_goal(
         raise Conflict("This client already has a goal with that external_id.") from None
     goal = types.SimpleNamespace(**row)
     _record(session, principal, goal, op="upsert", action="create", change_written=postgres)
-    return goal_document(goal)
+    document = goal_document(goal)
+    _announce(session, "goal.created", goal, document)
+    return document
 
 
 async def read_goal(session: AsyncSession, principal: Principal, goal_id: str) -> Goal:
@@ -233,6 +243,7 @@ async def update_goal(
             session, goal_id=goal.id, client_id=goal.client_id, title=goal.title, now=now
         )
     _record(session, principal, goal, op="upsert", action="update")
+    _announce(session, "goal.updated", goal, goal_document(goal))
     return goal
 
 
@@ -250,6 +261,7 @@ async def delete_goal(
     goal.version += 1
     await session.flush()
     _record(session, principal, goal, op="delete", action="delete")
+    _announce(session, "goal.deleted", goal, {"id": goal.id})
     children = await session.execute(
         sa.select(sa.literal("step"), STEPS.c.id)
         .where(STEPS.c.goal_id == goal.id, STEPS.c.deleted_at.is_(None))

@@ -19,6 +19,7 @@ from app.goals.access import goal_from_path, linked_clients, readable_goals, wri
 from app.models import Goal, Review, User
 from app.reviews import due
 from app.reviews.schemas import ReviewCreate
+from app.webhooks.events import record_event
 
 REVIEW_FIELDS = (
     "id", "goal_id", "author_id", "author_role", "rating", "gas_score", "achievement_status",
@@ -96,6 +97,13 @@ async def add_review(
         action="create",
         object_type="review",
         object_ids=[review.id],
+    )
+    record_event(
+        session,
+        "review.created",
+        client_id=goal.client_id,
+        data=review_document(review),
+        shared=goal.visibility == "shared",
     )
     return review
 

@@ -28,6 +28,7 @@ from app.goals.documents import check_if_match, step_document
 from app.goals.reads import fetch_rows
 from app.models import Goal, Step, new_id
 from app.steps.schemas import MAX_STEPS_PER_GOAL, StepCreate, StepUpdate
+from app.webhooks.events import record_event
 
 GOALS = Goal.__table__
 STEPS = Step.__table__
@@ -264,6 +265,10 @@ async def update_step(
         counts = await _count(session, goal, done=done_delta, now=now)
         if done_delta > 0:
             await _celebrate(session, goal, counts, now)
+            record_event(
+                session, "step.completed", client_id=goal.client_id, data=step_document(step),
+                shared=goal.visibility == "shared",
+            )  # fmt: skip
     _changed(session, goal, [step.id])
     _log(session, principal, goal, "update", [step.id])
     return step
