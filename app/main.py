@@ -11,10 +11,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-import app.accesslog.service  # noqa: F401  (registers its before-commit hook)
-import app.changes.service  # noqa: F401  (registers its before-commit hook)
-import app.webhooks.hooks  # noqa: F401  (registers its before-commit hook)
 from app.api import ROUTERS, add_routes
+from app.commit_hooks import BEFORE_COMMIT
 from app.core.admission import AdmissionMiddleware
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import get_settings
@@ -67,6 +65,7 @@ def create_app() -> FastAPI:
         generate_unique_id_function=_operation_id,
         swagger_ui_parameters={"persistAuthorization": True},
     )
+    app.state.before_commit = BEFORE_COMMIT  # the unit of work's hooks, in order
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_response)
     add_routes(app, *ROUTERS)

@@ -200,7 +200,7 @@ class StatementCounter:
 def count_statements(app_instance: Any) -> Iterator[StatementCounter]:
     """Counts SQL statements the app sends (BEGIN/COMMIT and PRAGMAs excepted), on SQLite also
     those of the inline read-only engine."""
-    from app.goals.reads import sqlite_reader
+    from app.core.reads import sqlite_reader
 
     counter = StatementCounter()
     engines = {get_engine().sync_engine, get_read_engine().sync_engine}

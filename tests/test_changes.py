@@ -4,11 +4,12 @@ import asyncio
 import uuid
 
 import sqlalchemy as sa
-from fastapi import Request, Response
 
 from app.auth.dependencies import Principal
 from app.auth.scopes import Role
-from app.core.db import new_session, run_before_commit_hooks
+from app.commit_hooks import BEFORE_COMMIT
+from app.core.db import new_session
+from app.core.unit_of_work import CommitContext, run_before_commit_hooks
 from app.goals.schemas import GoalCreate
 from app.goals.service import create_goal
 from tests.test_goals import new_goal
@@ -50,8 +51,6 @@ async def test_a_transaction_that_commits_later_gets_a_later_number(client, make
     reading ``seq > cursor`` would then skip the earlier one)."""
     patient = await make_user("client")
     principal = Principal(uuid.UUID(patient.id), Role.CLIENT, frozenset({"client", "goals:write"}))
-    request = Request({"type": "http", "method": "POST", "path": "/v1/goals", "headers": []})
-    response = Response(status_code=201)
 
     drawn = asyncio.Event()
 
@@ -59,7 +58,7 @@ async def test_a_transaction_that_commits_later_gets_a_later_number(client, make
         session = new_session(write=True)
         try:
             goal = await create_goal(session, principal, GoalCreate(title=title))
-            await run_before_commit_hooks(session, request, response)
+            await run_before_commit_hooks(CommitContext(session, "POST", 201), BEFORE_COMMIT)
             if hold is not None:
                 drawn.set()
                 await hold.wait()

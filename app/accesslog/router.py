@@ -12,7 +12,8 @@ from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor, set_next_link
+from app.core.http import set_next_link
+from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from app.models import AccessLogEntry, User
 
 router = domain_router(tags=["privacy"])

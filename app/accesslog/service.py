@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Principal
-from app.core.db import before_commit, utcnow
+from app.core.db import utcnow
+from app.core.unit_of_work import CommitContext
 from app.models import AccessLogEntry, new_id
 
 _PENDING = "waypoint.pending_access"
@@ -67,12 +67,13 @@ def record_reads(
         )
 
 
-@before_commit
-async def _write_access_log(session: AsyncSession, request: Request, _response: Response) -> None:
+async def write_access_log(context: CommitContext) -> None:
+    """Before-commit hook: the accesses the request noted."""
+    session = context.session
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    if request.method == "GET" and session.bind.dialect.name == "sqlite":
+    if context.method == "GET" and session.bind.dialect.name == "sqlite":
         # End the read snapshot first: under WAL a reader cannot upgrade to a writer once
         # someone else has committed, but a fresh transaction that starts by writing can.
         await session.commit()

@@ -22,8 +22,9 @@ from app.auth.schemas import (
 )
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
+from app.core.http import set_next_link
 from app.core.openapi import NO_VALIDATION_ERROR
-from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor, set_next_link
+from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from app.core.schemas import parse_object_id
 from app.models import PersonalAccessToken
 

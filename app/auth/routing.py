@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Security
 
 from app.auth.dependencies import authenticate
-from app.core.db import UnitOfWorkRoute
+from app.core.unit_of_work import UnitOfWorkRoute
 from app.idempotency.service import check_idempotency_key
 
 

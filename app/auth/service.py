@@ -24,6 +24,7 @@ from app.core.security import (
     new_opaque_token,
     verify_password,
 )
+from app.core.unit_of_work import keep_on_error
 from app.models import LoginFailure, PersonalAccessToken, RefreshToken, User
 
 REFRESH_PREFIX = "wpr_"
@@ -171,8 +172,8 @@ async def password_login(
     )
     if account is None or not ok:
         session.add(LoginFailure(email_key=email_key, address=address[:ADDRESS_MAX]))
-        # The failure must count even though this request answers 400 (and rolls back).
-        await session.commit()
+        await session.flush()
+        keep_on_error(session)  # the failure counts although this request answers 400
         left = ThrottleState(throttle.limit, max(throttle.remaining - 1, 0), throttle.reset_seconds)
         raise OAuthProblem(
             "invalid_grant", "The e-mail or password is not correct.", _rate_headers(left)
@@ -250,7 +251,7 @@ async def refresh_login(
         if known is not None and known.used_at is not None:
             # Reuse of a rotated token: someone holds a copy. End the whole family.
             await revoke_family(session, known.family_id)
-            await session.commit()
+            keep_on_error(session)  # the family stays revoked although this answers 400
         raise OAuthProblem("invalid_grant", "The refresh token is not valid.")
     family_id, user_id, granted = claimed
     role = await session.scalar(sa.select(User.role).where(User.id == user_id))

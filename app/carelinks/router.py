@@ -11,7 +11,8 @@ from app.carelinks import service
 from app.carelinks.schemas import CareLinkOut, CareLinkPage, InviteOut, RedeemInviteRequest
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor, Limit, set_next_link
+from app.core.http import set_next_link
+from app.core.pagination import Cursor, Limit
 from app.core.schemas import parse_object_id
 
 Therapist = principal_with(Scope.THERAPIST)

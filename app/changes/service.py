@@ -17,10 +17,10 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import before_commit, utcnow
+from app.core.db import utcnow
+from app.core.unit_of_work import CommitContext
 from app.models import Change
 
 CHANGE_LOG_LOCK = 0x5741_5950  # "WAYP"
@@ -98,6 +98,6 @@ async def write_pending_changes(session: AsyncSession) -> None:
     await session.execute(sa.insert(Change), [{**change, "at": now} for change in pending])
 
 
-@before_commit
-async def _write_changes(session: AsyncSession, _request: Request, _response: Response) -> None:
-    await write_pending_changes(session)
+async def write_changes(context: CommitContext) -> None:
+    """Before-commit hook: the changes the request's services recorded."""
+    await write_pending_changes(context.session)

@@ -1,22 +1,16 @@
-"""Engine, the per-request unit of work, and the column types every table shares.
-
-One transaction per request: the route class below opens a session before the handler runs and
-commits it after the response is built but before a byte is sent, so a failed commit can never
-turn into a 2xx. Services only flush.
-"""
+"""Engines, sessions and the column types every table shares (the per-request transaction
+is ``app.core.unit_of_work``)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import weakref
-from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
@@ -242,64 +236,9 @@ def new_session(write: bool) -> AsyncSession:
     return (writer if write else reader)()
 
 
-# Hooks the unit of work runs just before COMMIT, in order (the change log, idempotency record).
-BeforeCommit = Callable[[AsyncSession, Request, Response], Awaitable[None]]
-_before_commit: list[BeforeCommit] = []
-
-
-def before_commit(hook: BeforeCommit) -> BeforeCommit:
-    _before_commit.append(hook)
-    return hook
-
-
-async def run_before_commit_hooks(
-    session: AsyncSession, request: Request, response: Response
-) -> None:
-    """What every unit of work does just before COMMIT (also for work done outside a request,
-    such as ``waypoint seed-demo``)."""
-    for hook in _before_commit:
-        await hook(session, request, response)
-
-
 def lost_connection(exc: BaseException) -> bool:
     """The database connection broke under the statement (a restart, a failover)."""
     return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
-
-
-class UnitOfWorkRoute(APIRoute):
-    """Every API route: one session per request, committed before the response leaves.
-
-    A GET whose connection turns out to be lost is run once more, on a fresh pool: nothing of
-    it was acknowledged, and reading again is harmless."""
-
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        handler = super().get_route_handler()
-
-        async def run_in_transaction(request: Request) -> Response:
-            write = request.method in WRITE_METHODS
-            may_retry = not write
-            while True:
-                session = new_session(write=write)
-                request.state.session = session
-                try:
-                    response = await handler(request)
-                    if response.status_code < 400:
-                        await run_before_commit_hooks(session, request, response)
-                        await session.commit()
-                    else:
-                        await session.rollback()
-                    return response
-                except BaseException as exc:
-                    await session.rollback()
-                    if may_retry and lost_connection(exc):
-                        may_retry = False
-                        await session.bind.dispose()  # its other connections are lost too
-                        continue
-                    raise
-                finally:
-                    await session.close()
-
-        return run_in_transaction
 
 
 async def get_session(request: Request) -> AsyncSession:

@@ -1,4 +1,5 @@
-"""Keyset pagination: opaque cursors, the ``limit`` parameter and the ``Link`` header."""
+"""Keyset pagination: opaque cursors and the ``limit`` parameter (the ``Link`` header is
+``app.core.http.link_header``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
-from fastapi import Query, Request, Response
+from fastapi import Query
 from pydantic import BaseModel
 
 from app.core.errors import BadRequest
@@ -74,9 +75,3 @@ def _parse(value: Any, kind: type) -> Any:
             raise ValueError("str")
         return value
     raise TypeError(kind)
-
-
-def set_next_link(request: Request, response: Response, next_cursor: str | None) -> None:
-    if next_cursor is not None:
-        url = request.url.include_query_params(cursor=next_cursor)
-        response.headers["Link"] = f'<{url}>; rel="next"'

@@ -9,7 +9,8 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor, Limit, set_next_link
+from app.core.http import set_next_link
+from app.core.pagination import Cursor, Limit
 from app.dashboard import service
 from app.dashboard.schemas import ClientSummaryPage
 

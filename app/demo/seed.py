@@ -10,7 +10,6 @@ import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Principal
@@ -18,7 +17,9 @@ from app.auth.schemas import RegisterRequest
 from app.auth.scopes import RESOURCE_SCOPES, Role
 from app.auth.service import register
 from app.carelinks.service import create_invite, redeem_invite
-from app.core import db
+from app.commit_hooks import BEFORE_COMMIT
+from app.core.db import utcnow
+from app.core.unit_of_work import CommitContext, run_before_commit_hooks
 from app.encouragements.schemas import EncouragementCreate
 from app.encouragements.service import send
 from app.goals.schemas import GoalCreate
@@ -53,9 +54,8 @@ def _principal(user: User) -> Principal:
 
 
 async def _run_before_commit_hooks(session: AsyncSession) -> None:
-    """The change log and access log the unit of work writes for a request."""
-    request = Request({"type": "http", "method": "POST", "path": "/seed-demo", "headers": []})
-    await db.run_before_commit_hooks(session, request, Response(status_code=201))
+    """What the unit of work writes before a request's COMMIT (the change log, ...)."""
+    await run_before_commit_hooks(CommitContext(session, "SCRIPT", 201), BEFORE_COMMIT)
 
 
 async def seed_demo(session: AsyncSession, *, now: dt.datetime | None = None) -> DemoResult:
@@ -74,7 +74,7 @@ async def seed_demo(session: AsyncSession, *, now: dt.datetime | None = None) ->
             ],
             goal_ids=[],
         )
-    now = now or db.utcnow()
+    now = now or utcnow()
     therapist_password = secrets.token_urlsafe(12)
     client_password = secrets.token_urlsafe(12)
     therapist = await register(

@@ -9,14 +9,12 @@ milestone holds``) and only the one whose UPDATE hit a row inserts the encourage
 from __future__ import annotations
 
 import datetime as dt
-import types
 import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.changes.service import record_change
-from app.encouragements.service import note_document
 from app.models import Encouragement, Goal, new_id
 from app.webhooks.events import record_event
 
@@ -73,27 +71,28 @@ async def _celebrate(
     now: dt.datetime,
 ) -> None:
     encouragement_id = new_id()
-    row = {
-        "id": encouragement_id,
-        "client_id": client_id,
-        "author_id": None,
-        "author_role": None,
-        "goal_id": goal_id,
-        "step_id": None,
-        "message": message,
-        "kind": "celebration",
-        "read_at": None,
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-    }
-    await session.execute(sa.insert(ENCOURAGEMENTS).values(row))
+    await session.execute(
+        sa.insert(ENCOURAGEMENTS).values(
+            id=encouragement_id,
+            client_id=client_id,
+            author_id=None,
+            author_role=None,
+            goal_id=goal_id,
+            step_id=None,
+            message=message,
+            kind="celebration",
+            read_at=None,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     # The system's own note: only its client hears of it.
     record_event(
         session,
         "encouragement.created",
+        object_id=encouragement_id,
         client_id=client_id,
-        data=note_document(types.SimpleNamespace(**row)),
         shared=False,
     )
     record_change(

@@ -12,10 +12,10 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor, Limit, set_next_link
+from app.core.http import json_response, set_next_link
+from app.core.pagination import Cursor, Limit
 from app.encouragements import service
 from app.encouragements.schemas import EncouragementCreate, EncouragementOut, EncouragementPage
-from app.goals.documents import json_response
 
 router = domain_router(tags=["encouragements"])
 Reader = principal_with(Scope.ENCOURAGEMENTS_READ)

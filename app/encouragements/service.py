@@ -16,21 +16,11 @@ from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import parse_object_id
+from app.encouragements.documents import ENCOURAGEMENT_COLUMNS, encouragement_document
 from app.encouragements.schemas import EncouragementCreate
 from app.goals.access import client_for_write, goal_from_path, linked_clients, readable_goals
 from app.models import Encouragement, Goal, Step
 from app.webhooks.events import record_event
-
-NOTE_FIELDS = (
-    "id", "client_id", "author_id", "author_role", "goal_id", "step_id", "message", "kind",
-    "read_at", "created_at",
-)  # fmt: skip
-NOTE_COLUMNS = tuple(Encouragement.__table__.c[name] for name in NOTE_FIELDS)
-
-
-def note_document(row: Any) -> dict[str, Any]:
-    """An encouragement (Core row or ORM object) as the API shows it."""
-    return {name: getattr(row, name) for name in NOTE_FIELDS}
 
 
 async def send(
@@ -90,8 +80,8 @@ async def send(
     record_event(
         session,
         "encouragement.created",
+        object_id=note.id,
         client_id=client_id,
-        data=note_document(note),
         shared=False,
         author_id=principal.user_id,
     )
@@ -123,7 +113,7 @@ async def list_encouragements(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    query = sa.select(*NOTE_COLUMNS).where(_visible(principal))
+    query = sa.select(*ENCOURAGEMENT_COLUMNS).where(_visible(principal))
     if goal_id is not None:
         query = query.where(Encouragement.goal_id == goal_id)
     if unread is True:
@@ -145,7 +135,7 @@ async def list_encouragements(
         object_type="encouragement",
         objects=((row.client_id, row.id) for row in rows),
     )
-    return [note_document(r) for r in rows], next_cursor
+    return [encouragement_document(r) for r in rows], next_cursor
 
 
 async def mark_read(session: AsyncSession, principal: Principal, raw_id: str) -> Encouragement:

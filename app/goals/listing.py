@@ -4,9 +4,10 @@ database can do. On PostgreSQL that SELECT answers with one row for the whole pa
 
 The database renders each goal's JSON itself (SQLite ``json_object``, PostgreSQL
 ``json_build_object`` cast to text), so a page is the rows' text joined: no per-row Python.
-Either way the JSON is the one ``goal_document`` gives for a single goal (a test compares them
-field by field): uuids lower-case with dashes, dates ``YYYY-MM-DD``, timestamps RFC 3339 UTC
-with ``Z`` and microseconds only when there are any (as orjson writes them).
+Either way the SQL is generated from the goal's declaration (``GOAL``), and the JSON is the
+one ``goal_document`` gives for a single goal (a test compares them field by field): uuids
+lower-case with dashes, dates ``YYYY-MM-DD``, timestamps RFC 3339 UTC with ``Z`` and
+microseconds only when there are any (as orjson writes them).
 """
 
 from __future__ import annotations
@@ -26,20 +27,22 @@ from app.accesslog.service import record_reads
 from app.auth.dependencies import Principal
 from app.core.db import UTCDateTime
 from app.core.pagination import decode_cursor, encode_cursor
+from app.core.reads import fetch_page
 from app.goals.access import goals_readable_by
-from app.goals.reads import fetch_page
+from app.goals.documents import GOAL, PROGRESS
 from app.models import Goal
 
 GOALS = Goal.__table__
-# The goal's fields in the order the API shows them (then ``progress``, from the counters).
-FIELDS = (
-    "id", "client_id", "created_by", "title", "description", "motivation", "success_criteria",
-    "category", "priority", "status", "achievement_status", "visibility", "target_date",
-    "review_every_days", "next_review_due", "external_id", "gas_levels", "gas_weight",
-    "completed_at", "version", "created_at", "updated_at",
-)  # fmt: skip
-UUIDS = {"id", "client_id", "created_by"}
-TIMESTAMPS = {"completed_at", "created_at", "updated_at"}
+# Generated from the goal's declaration (``GOAL``): its fields in order, by kind, then
+# ``progress`` from the counters.
+FIELDS = GOAL.columns
+UUIDS = GOAL.fields_of_kind("uuid")
+TIMESTAMPS = GOAL.fields_of_kind("datetime")
+OBJECTS = GOAL.fields_of_kind("object")
+# The one computed progress field; the others are counter columns of the same name.
+_PERCENT = (
+    "CASE WHEN goals.steps_total > 0 THEN goals.steps_done * 100 / goals.steps_total ELSE 0 END"
+)
 
 
 def _sqlite_value(name: str) -> str:
@@ -49,7 +52,7 @@ def _sqlite_value(name: str) -> str:
         return "||'-'||".join(f"substr({column},{start},{length})" for start, length in parts)
     if name in TIMESTAMPS:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC)
         return f"replace(replace({column},'.000000',''),' ','T')||'Z'"
-    if name == "gas_levels":
+    if name in OBJECTS:
         return f"json({column})"
     return column
 
@@ -67,13 +70,11 @@ def _postgres_value(name: str) -> str:
 def _document(json_object: str, value: Callable[[str], str]) -> str:
     """One goal's JSON as SQL: ``json_object`` is the database's JSON-object function."""
     pairs = ", ".join(f"'{name}', {value(name)}" for name in FIELDS)
-    progress = (
-        f"{json_object}('steps_total', goals.steps_total, 'steps_done', goals.steps_done, "
-        "'percent', CASE WHEN goals.steps_total > 0 "
-        "THEN goals.steps_done * 100 / goals.steps_total ELSE 0 END, "
-        "'latest_rating', goals.latest_rating, 'latest_gas_score', goals.latest_gas_score)"
+    progress = ", ".join(
+        f"'{name}', {_PERCENT if name == 'percent' else f'goals.{name}'}"
+        for name in PROGRESS.fields
     )
-    return f"{json_object}({pairs}, 'progress', {progress})"
+    return f"{json_object}({pairs}, 'progress', {json_object}({progress}))"
 
 
 def _postgres_document() -> sa.ColumnElement[str]:

@@ -14,17 +14,18 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor, Limit
-from app.goals import service
-from app.goals.documents import (
+from app.core.http import (
     IfMatch,
     IfNoneMatch,
     etag,
-    goal_document,
     json_response,
+    link_header,
     not_modified,
     not_modified_response,
 )
+from app.core.pagination import Cursor, Limit
+from app.goals import service
+from app.goals.documents import goal_document
 from app.goals.listing import list_goals_page
 from app.goals.schemas import ExternalId, GoalCreate, GoalOut, GoalPage, GoalStatus, GoalUpdate
 
@@ -63,10 +64,7 @@ async def list_goals(
         external_id=external_id,
         updated_since=updated_since,
     )
-    headers = None
-    if next_cursor is not None:
-        headers = {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body, media_type="application/json", headers=link_header(request, next_cursor))
 
 
 @router.post(

@@ -17,6 +17,8 @@ from app.auth.dependencies import Principal
 from app.changes.service import CHANGE_LOG_LOCK, record_change, with_goal_change
 from app.core.db import is_postgres, utcnow
 from app.core.errors import Conflict, Forbidden, ValidationFailed
+from app.core.http import check_if_match
+from app.core.reads import fetch_rows
 from app.encouragements.celebrations import celebrate_completed
 from app.goals.access import (
     client_for_write,
@@ -24,8 +26,7 @@ from app.goals.access import (
     goal_from_path,
     writable_goals,
 )
-from app.goals.documents import check_if_match, goal_document
-from app.goals.reads import fetch_rows
+from app.goals.documents import goal_document
 from app.goals.schemas import GoalCreate, GoalUpdate
 from app.models import Goal, Review, Step, User, new_id
 from app.reviews.due import local_date
@@ -121,11 +122,14 @@ def _record(
     )
 
 
-def _announce(session: AsyncSession, event: EventType, goal: Any, data: dict[str, Any]) -> None:
+def _announce(
+    session: AsyncSession, event: EventType, goal: Any, document: dict[str, Any] | None = None
+) -> None:
     """The webhook event of a goal, heard by its client and, when shared, linked therapists."""
     record_event(
-        session, event, client_id=goal.client_id, data=data, shared=goal.visibility == "shared"
-    )
+        session, event, object_id=goal.id, client_id=goal.client_id,
+        shared=goal.visibility == "shared", document=document,
+    )  # fmt: skip
 
 
 async def create_goal(
@@ -243,7 +247,7 @@ async def update_goal(
             session, goal_id=goal.id, client_id=goal.client_id, title=goal.title, now=now
         )
     _record(session, principal, goal, op="upsert", action="update")
-    _announce(session, "goal.updated", goal, goal_document(goal))
+    _announce(session, "goal.updated", goal)
     return goal
 
 

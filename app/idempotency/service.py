@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.config import get_settings
-from app.core.db import before_commit, utcnow
+from app.core.db import utcnow
 from app.core.errors import Conflict
+from app.core.unit_of_work import CommitContext, commit_state
 from app.models import IdempotencyKey, new_id
 
 REPLAYED_HEADERS = ("content-type", "location", "etag")
+_ROW = "idempotency_row_id"
 
 
 class IdempotentReplay(Exception):
@@ -78,7 +80,7 @@ async def check_idempotency_key(
     )
     new_row_id = inserted.scalar_one_or_none()
     if new_row_id is not None:
-        request.state.idempotency_id = new_row_id
+        commit_state(request)[_ROW] = new_row_id
         return
     row = (
         await session.execute(
@@ -96,15 +98,14 @@ async def check_idempotency_key(
     )
 
 
-@before_commit
-async def store_idempotent_response(
-    session: AsyncSession, request: Request, response: Response
-) -> None:
-    row_id = getattr(request.state, "idempotency_id", None)
-    if row_id is None:
+async def store_idempotent_response(context: CommitContext) -> None:
+    """Before-commit hook: the response a retry with the same key replays."""
+    row_id = context.state.get(_ROW)
+    response = context.response
+    if row_id is None or response is None:
         return
     headers = {k: v for k, v in response.headers.items() if k in REPLAYED_HEADERS}
-    await session.execute(
+    await context.session.execute(
         sa.update(IdempotencyKey)
         .where(IdempotencyKey.id == row_id)
         .values(

@@ -11,8 +11,9 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor, Limit, set_next_link
-from app.goals.documents import goal_document, json_response
+from app.core.http import json_response, set_next_link
+from app.core.pagination import Cursor, Limit
+from app.goals.documents import goal_document
 from app.goals.schemas import GoalPage
 from app.reviews import service
 from app.reviews.schemas import ReviewCreate, ReviewOut, ReviewPage

@@ -18,19 +18,9 @@ from app.core.schemas import parse_object_id
 from app.goals.access import goal_from_path, linked_clients, readable_goals, writable_goals
 from app.models import Goal, Review, User
 from app.reviews import due
+from app.reviews.documents import REVIEW_COLUMNS, review_document
 from app.reviews.schemas import ReviewCreate
 from app.webhooks.events import record_event
-
-REVIEW_FIELDS = (
-    "id", "goal_id", "author_id", "author_role", "rating", "gas_score", "achievement_status",
-    "reflection", "next_steps", "created_at",
-)  # fmt: skip
-REVIEW_COLUMNS = tuple(Review.__table__.c[name] for name in REVIEW_FIELDS)
-
-
-def review_document(row: Any) -> dict[str, Any]:
-    """A review (Core row or ORM object) as the API shows it."""
-    return {name: getattr(row, name) for name in REVIEW_FIELDS}
 
 
 async def add_review(
@@ -101,8 +91,8 @@ async def add_review(
     record_event(
         session,
         "review.created",
+        object_id=review.id,
         client_id=goal.client_id,
-        data=review_document(review),
         shared=goal.visibility == "shared",
     )
     return review

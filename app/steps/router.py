@@ -9,17 +9,18 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor, Limit
-from app.goals.documents import (
+from app.core.http import (
     IfMatch,
     IfNoneMatch,
     etag,
     json_response,
     not_modified,
     not_modified_response,
-    step_document,
+    page_response,
 )
+from app.core.pagination import Cursor, Limit
 from app.steps import service
+from app.steps.documents import step_document
 from app.steps.schemas import StepCreate, StepOut, StepPage, StepUpdate
 
 Reader = principal_with(Scope.GOALS_READ)
@@ -44,10 +45,7 @@ async def list_steps(
 ) -> Response:
     """The goal's steps in `position` order."""
     items, next_cursor = await service.list_steps(session, principal, goal_id, limit, cursor)
-    headers = None
-    if next_cursor is not None:
-        headers = {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
-    return json_response({"items": items, "next_cursor": next_cursor}, headers=headers)
+    return page_response(request, items, next_cursor)
 
 
 @router.post(

@@ -20,24 +20,24 @@ from app.auth.dependencies import Principal
 from app.changes.service import record_change
 from app.core.db import utcnow
 from app.core.errors import NotFound, ValidationFailed
+from app.core.http import check_if_match
 from app.core.pagination import decode_cursor, encode_cursor
+from app.core.reads import fetch_rows
 from app.core.schemas import parse_object_id
 from app.encouragements.celebrations import celebrate_steps
 from app.goals.access import goal_from_path, readable_goals, writable_goals
-from app.goals.documents import check_if_match, step_document
-from app.goals.reads import fetch_rows
 from app.models import Goal, Step, new_id
+from app.steps.documents import STEP_COLUMNS, step_document
 from app.steps.schemas import MAX_STEPS_PER_GOAL, StepCreate, StepUpdate
 from app.webhooks.events import record_event
 
 GOALS = Goal.__table__
 STEPS = Step.__table__
-DOCUMENT_COLUMNS = [c for c in STEPS.c if c.key not in ("client_id", "deleted_at")]
 _LIVE = STEPS.c.deleted_at.is_(None)
 
 
 def _page_statement(after: bool) -> sa.Select[Any]:
-    query = sa.select(*DOCUMENT_COLUMNS).where(STEPS.c.goal_id == sa.bindparam("goal_id"), _LIVE)
+    query = sa.select(*STEP_COLUMNS).where(STEPS.c.goal_id == sa.bindparam("goal_id"), _LIVE)
     if after:
         query = query.where(
             sa.tuple_(STEPS.c.position, STEPS.c.id)
@@ -266,7 +266,7 @@ async def update_step(
         if done_delta > 0:
             await _celebrate(session, goal, counts, now)
             record_event(
-                session, "step.completed", client_id=goal.client_id, data=step_document(step),
+                session, "step.completed", object_id=step.id, client_id=goal.client_id,
                 shared=goal.visibility == "shared",
             )  # fmt: skip
     _changed(session, goal, [step.id])

@@ -1,10 +1,13 @@
 """What happened, as webhook events: services record them, the outbox writes the deliveries.
 
-A service calls ``record_event`` next to ``record_change``, with the object's document exactly
-as its own GET renders it (or ``{id}`` for a deletion) and who besides the client may see the
-object at this moment: the linked therapists when it is on a shared goal, or only its author
-(an encouragement a therapist sent). The outbox (``outbox.py``) turns them into one delivery
-per subscribed webhook just before COMMIT, in the same transaction.
+A service calls ``record_event`` next to ``record_change`` with the object and who besides the
+client may see it at this moment: the linked therapists when it is on a shared goal, or only
+its author (an encouragement a therapist sent). The outbox (``outbox.py``) turns the events
+into one delivery per subscribed webhook just before COMMIT, in the same transaction; the
+``data`` is the object's document as its own GET answers it, loaded then by
+``app.resources.load_documents`` (one query per type), unless the service hands over the
+document it already rendered from the same declaration (a new goal, the hottest write), or
+``{id}`` for a deletion.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ PENDING_EVENTS = "waypoint.webhook_events"
 @dataclass(frozen=True, slots=True)
 class Event:
     type: str
+    object_type: str
+    object_id: uuid.UUID
     client_id: uuid.UUID
-    data: dict[str, Any]
+    data: dict[str, Any] | None  # None: loaded at commit
     shared: bool  # linked therapists may see the object (it is on a shared goal)
     author_id: uuid.UUID | None  # also seen by its author while linked (encouragements)
 
@@ -40,11 +45,13 @@ def record_event(
     session: AsyncSession,
     event_type: EventType,
     *,
+    object_id: uuid.UUID,
     client_id: uuid.UUID,
-    data: dict[str, Any],
     shared: bool,
     author_id: uuid.UUID | None = None,
+    document: dict[str, Any] | None = None,
 ) -> None:
+    object_type = event_type.split(".", 1)[0]
     session.info.setdefault(PENDING_EVENTS, []).append(
-        Event(event_type, client_id, data, shared, author_id)
+        Event(event_type, object_type, object_id, client_id, document, shared, author_id)
     )

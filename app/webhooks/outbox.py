@@ -15,18 +15,19 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
+from app.core.http import dumps
+from app.core.unit_of_work import CommitContext
 from app.models import CareLink, Webhook, WebhookDelivery, new_id
+from app.resources import load_documents
 from app.webhooks.events import PENDING_EVENTS, Event
 
 WEBHOOKS = Webhook.__table__
 LINKS = CareLink.__table__
 DELIVERIES = WebhookDelivery.__table__
 _WROTE = "waypoint.webhook_deliveries_written"
-_ORJSON = orjson.OPT_UTC_Z
 
 # The active webhooks of the clients concerned (``linked_client`` = the owner) and of the
 # therapists linked to them right now (``linked_client`` = that client).
@@ -54,14 +55,37 @@ def hears(event: Event, user_id: uuid.UUID, linked_client: uuid.UUID) -> bool:
     return event.shared or (event.author_id is not None and user_id == event.author_id)
 
 
+def wanted_by(subscriber: Any, event: Event) -> bool:
+    return event.type in subscriber.events and hears(
+        event, subscriber.user_id, subscriber.linked_client
+    )
+
+
+async def _documents(
+    session: Any, events: list[Event]
+) -> dict[tuple[str, uuid.UUID], dict[str, Any]]:
+    """Each event's ``data``: handed over by the service, else as the object's GET renders it
+    now (one query per object type)."""
+    found = {(e.object_type, e.object_id): e.data for e in events if e.data is not None}
+    missing: dict[str, set[uuid.UUID]] = {}
+    for e in events:
+        if e.data is None:
+            missing.setdefault(e.object_type, set()).add(e.object_id)
+    for object_type, ids in missing.items():
+        loaded = await load_documents(session, object_type, ids)
+        found.update(((object_type, object_id), doc) for object_id, doc in loaded.items())
+    return found
+
+
 def delivery_body(delivery_id: uuid.UUID, event: Event, data: bytes, at: Any) -> str:
-    return orjson.dumps(
-        {"id": delivery_id, "type": event.type, "created_at": at, "data": orjson.Fragment(data)},
-        option=_ORJSON,
+    return dumps(
+        {"id": delivery_id, "type": event.type, "created_at": at, "data": orjson.Fragment(data)}
     ).decode()
 
 
-async def write_outbox(session: AsyncSession) -> None:
+async def write_outbox(context: CommitContext) -> None:
+    """Before-commit hook (``app.commit_hooks``): one delivery per event and subscriber."""
+    session = context.session
     events: list[Event] | None = session.info.pop(PENDING_EVENTS, None)
     if not events:
         return
@@ -70,15 +94,19 @@ async def write_outbox(session: AsyncSession) -> None:
     subscribers = (await connection.execute(_SUBSCRIBERS, {"client_ids": client_ids})).all()
     if not subscribers:
         return
+    heard = [(event, [row.id for row in subscribers if wanted_by(row, event)]) for event in events]
+    heard = [(event, hooks) for event, hooks in heard if hooks]
+    if not heard:
+        return
+    documents = await _documents(session, [event for event, _ in heard])
     now = utcnow()
     rows: list[dict[str, Any]] = []
-    for event in events:
-        data: bytes | None = None
-        for webhook_id, user_id, wanted, linked_client in subscribers:
-            if event.type not in wanted or not hears(event, user_id, linked_client):
-                continue
-            if data is None:
-                data = orjson.dumps(event.data, option=_ORJSON)
+    for event, webhook_ids in heard:
+        document = documents.get((event.object_type, event.object_id))
+        if document is None:  # gone again within the same transaction: nothing to tell
+            continue
+        data = dumps(document)  # once per event, whatever the number of webhooks
+        for webhook_id in webhook_ids:
             delivery_id = new_id()
             rows.append(
                 {

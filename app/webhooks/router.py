@@ -8,7 +8,8 @@ from app.auth.dependencies import CurrentPrincipal
 from app.auth.routing import domain_router
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor, Limit, set_next_link
+from app.core.http import set_next_link
+from app.core.pagination import Cursor, Limit
 from app.webhooks import service
 from app.webhooks.schemas import DeliveryPage, WebhookCreate, WebhookCreated, WebhookPage
 

@@ -1,0 +1,101 @@
+"""The unit of work: one transaction per request, owned here.
+
+The route class opens a session before the handler runs and commits it after the response is
+built but before a byte is sent, so a failed commit can never turn into a 2xx. Services only
+flush. Just before COMMIT the unit of work runs its before-commit hooks, an explicit ordered
+list (``app.commit_hooks.BEFORE_COMMIT``, handed over by ``create_app``): each takes a
+``CommitContext`` and writes what the request's services noted in ``session.info``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.db import WRITE_METHODS, lost_connection, new_session
+
+_KEEP_ON_ERROR = "waypoint.keep_on_error"
+
+
+@dataclass
+class CommitContext:
+    """What a before-commit hook may know of the work it closes."""
+
+    session: AsyncSession
+    method: str  # the request's method; "SCRIPT" for work done outside HTTP
+    status_code: int
+    response: Response | None = None  # None outside HTTP
+    state: dict[str, Any] = field(default_factory=dict)  # shared by the request and its hooks
+
+
+BeforeCommit = Callable[[CommitContext], Awaitable[None]]
+
+
+async def run_before_commit_hooks(context: CommitContext, hooks: Sequence[BeforeCommit]) -> None:
+    for hook in hooks:
+        await hook(context)
+
+
+def keep_on_error(session: AsyncSession) -> None:
+    """What was flushed so far counts even though the request ends in an error (a failed
+    login is counted although the token endpoint answers 400)."""
+    session.info[_KEEP_ON_ERROR] = True
+
+
+def commit_state(request: Request) -> dict[str, Any]:
+    """The request's scratch that its before-commit hooks receive as ``CommitContext.state``."""
+    return request.state.commit_state
+
+
+async def _end_failed(session: AsyncSession) -> None:
+    """An error answer: roll back, unless a service said its writes count anyway."""
+    if session.info.pop(_KEEP_ON_ERROR, False):
+        await session.commit()
+    else:
+        await session.rollback()
+
+
+class UnitOfWorkRoute(APIRoute):
+    """Every API route: one session per request, committed before the response leaves.
+
+    A GET whose connection turns out to be lost is run once more, on a fresh pool: nothing of
+    it was acknowledged, and reading again is harmless."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def run_in_transaction(request: Request) -> Response:
+            write = request.method in WRITE_METHODS
+            may_retry = not write
+            hooks: Sequence[BeforeCommit] = request.app.state.before_commit
+            while True:
+                session = new_session(write=write)
+                request.state.session = session
+                request.state.commit_state = state = {}
+                try:
+                    response = await handler(request)
+                    if response.status_code < 400:
+                        context = CommitContext(
+                            session, request.method, response.status_code, response, state
+                        )
+                        await run_before_commit_hooks(context, hooks)
+                        await session.commit()
+                    else:
+                        await _end_failed(session)
+                    return response
+                except BaseException as exc:
+                    await _end_failed(session)
+                    if may_retry and lost_connection(exc):
+                        may_retry = False
+                        await session.bind.dispose()  # its other connections are lost too
+                        continue
+                    raise
+                finally:
+                    await session.close()
+
+        return run_in_transaction
