@@ -13,6 +13,7 @@ from app.auth import router as auth
 from app.carelinks import router as carelinks
 from app.dashboard import router as dashboard
 from app.encouragements import router as encouragements
+from app.fhir import router as fhir
 from app.goals import router as goals
 from app.health import router as health
 from app.progress import router as progress
@@ -33,6 +34,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     progress.router,
     dashboard.router,
     webhooks.router,
+    fhir.router,
+    fhir.public_router,  # last: its catch-all answers the rest of /v1/fhir/
 )
 
 
