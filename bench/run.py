@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import platform
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Annotated
@@ -36,6 +37,7 @@ from rich.panel import Panel  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.load import BIG_CLIENT_EMAIL, load, reset_schema  # noqa: E402
+from bench.receivers import Receivers  # noqa: E402
 from bench.server import (  # noqa: E402
     CpuMeter,
     Server,
@@ -49,6 +51,10 @@ cli = typer.Typer(add_completion=False)
 
 CREATE_TITLE = "wrk create"
 CREATE_BODY = json.dumps({"title": CREATE_TITLE, "priority": "medium", "review_every_days": 7})
+HOOKED_TITLE = "wrk create hooked"
+HOOKED_BODY = json.dumps({"title": HOOKED_TITLE, "priority": "medium", "review_every_days": 7})
+WEBHOOKS_PER_CLIENT = 10
+DRAIN_SECONDS = 600  # the longest the run waits for the last webhook deliveries
 NOISY_CORES = 0.25  # other processes' CPU use during a measurement that makes it noisy
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1/waypoint_bench"
 
@@ -61,6 +67,7 @@ class Scenario:
     path: str
     big_client: bool = False  # one token (the client with >10,000 goals) instead of many
     body: str | None = None
+    hooked: bool = False  # clients with WEBHOOKS_PER_CLIENT webhooks each
 
 
 SCENARIOS = [
@@ -70,6 +77,7 @@ SCENARIOS = [
     Scenario("deep", "deep page", "GET", "", True),
     Scenario("bare", "bare insert", "POST", "/bench/bare-insert", body=CREATE_BODY),
     Scenario("create", "create", "POST", "/v1/goals", body=CREATE_BODY),
+    Scenario("hooked", "create + 10 webhooks", "POST", "/v1/goals", body=HOOKED_BODY, hooked=True),
 ]
 
 
@@ -81,9 +89,10 @@ class Check:
     passed: bool
 
 
-def mint_tokens(url: str, how_many: int) -> tuple[list[str], str]:
-    """Access tokens for ``how_many`` clients and for the big client, each with its own login
-    family (as a password login would have), minted directly with the app's signing key."""
+def mint_tokens(url: str, how_many: int, skip: int = 0) -> tuple[list[str], str]:
+    """Access tokens for ``how_many`` clients (after the first ``skip``) and for the big
+    client, each with its own login family (as a password login would have), minted directly
+    with the app's signing key."""
     from app.auth.scopes import RESOURCE_SCOPES, format_scopes
     from app.core.db import sync_url
     from app.core.security import create_access_token
@@ -97,6 +106,7 @@ def mint_tokens(url: str, how_many: int) -> tuple[list[str], str]:
             sa.select(users.c.id)
             .where(users.c.role == "client", users.c.email_key != BIG_CLIENT_EMAIL)
             .order_by(users.c.id)
+            .offset(skip)
             .limit(how_many)
         ).all()
         now = dt.datetime.now(dt.UTC)
@@ -122,6 +132,74 @@ def mint_tokens(url: str, how_many: int) -> tuple[list[str], str]:
         conn.execute(sa.insert(RefreshToken.__table__), families)
     engine.dispose()
     return tokens[:-1], tokens[-1]
+
+
+def subscribe_webhooks(url: str, skip: int, how_many: int, targets: list[str]) -> int:
+    """``len(targets)`` webhooks (``goal.created``) for each of the clients ``mint_tokens``
+    gives with the same ``skip`` and ``how_many``; replaces earlier ones and their deliveries."""
+    from app.core.db import sync_url
+    from app.models import User, Webhook, WebhookDelivery, new_id
+
+    users, hooks = User.__table__, Webhook.__table__
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(WebhookDelivery.__table__))
+        conn.execute(sa.delete(hooks))
+        clients = conn.scalars(
+            sa.select(users.c.id)
+            .where(users.c.role == "client", users.c.email_key != BIG_CLIENT_EMAIL)
+            .order_by(users.c.id)
+            .offset(skip)
+            .limit(how_many)
+        ).all()
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            {"id": new_id(), "user_id": client, "url": target, "events": ["goal.created"],
+             "secret": f"whsec_bench_{i}", "active": True, "failing_since": None,
+             "disabled_at": None, "created_at": now}
+            for client in clients
+            for i, target in enumerate(targets)
+        ]  # fmt: skip
+        conn.execute(sa.insert(hooks), rows)
+    engine.dispose()
+    return len(clients)
+
+
+def delivery_states(url: str) -> dict[str, int]:
+    from app.core.db import sync_url
+    from app.models import WebhookDelivery
+
+    table = WebhookDelivery.__table__
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(table.c.status, sa.func.count()).group_by(table.c.status))
+        states = {status: n for status, n in rows}
+    engine.dispose()
+    return states
+
+
+def drain_deliveries(url: str, receivers: Receivers) -> dict[str, int]:
+    """Wait (the server still running) until no delivery is pending; what the receivers got."""
+    started = dt.datetime.now()
+    while True:
+        states = delivery_states(url)
+        waited = (dt.datetime.now() - started).total_seconds()
+        if not states.get("pending") or waited > DRAIN_SECONDS:
+            break
+        time.sleep(1)
+    counts = receivers.snapshot()
+    console.print(
+        f"  webhook deliveries: {sum(states.values()):,} in the outbox, "
+        f"{states.get('delivered', 0):,} delivered, {states.get('pending', 0):,} pending, "
+        f"{states.get('failed', 0):,} failed; receivers got {len(counts):,} distinct "
+        f"({sum(counts.values()):,} requests); drained in {waited:.0f} s after the last round"
+    )
+    return {
+        "outbox": sum(states.values()),
+        "delivered": states.get("delivered", 0),
+        "received": len(counts),
+        "duplicates": sum(counts.values()) - len(counts),
+    }
 
 
 def count_goals(url: str, title: str | None = None) -> int:
@@ -199,14 +277,23 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
             f"loaded {data.goals:,} goals and {data.steps:,} steps for "
             f"{len(data.clients):,} clients + 1 big client in {seconds:.1f} s"
         )
-    many, big = mint_tokens(url, opts["tokens"])
+    # Two sets of clients: the plain create's, and the hooked create's (10 webhooks each).
+    per_set = min(opts["tokens"], max(opts["clients"] // 2, 1))
+    many, big = mint_tokens(url, per_set)
+    hooked, _ = mint_tokens(url, per_set, skip=per_set)
     VAR.mkdir(parents=True, exist_ok=True)
     many_file, big_file = VAR / f"tokens-{name}.txt", VAR / f"token-big-{name}.txt"
+    hooked_file = VAR / f"tokens-hooked-{name}.txt"
     many_file.write_text("\n".join(many) + "\n")
     big_file.write_text(big + "\n")
+    hooked_file.write_text("\n".join(hooked) + "\n")
     created_before = count_goals(url, CREATE_TITLE)
+    receivers = Receivers(WEBHOOKS_PER_CLIENT)
+    subscribe_webhooks(url, per_set, per_set, receivers.urls)
+    hooked_before = count_goals(url, HOOKED_TITLE)
+    env = {**BENCH_ENV, "WAYPOINT_WEBHOOKS_ALLOW_PRIVATE": "true"}  # receivers on loopback
 
-    with Server(url, BENCH_ENV, VAR / f"server-{name}.log", opts["nice"]) as server:
+    with Server(url, env, VAR / f"server-{name}.log", opts["nice"]) as server:
         cursor = deep_cursor(server.base_url, big, opts["deep"])
         scenarios = [s for s in SCENARIOS if s.key != "deep" or cursor is not None]
         rounds: dict[str, list[WrkResult]] = {s.key: [] for s in scenarios}
@@ -219,6 +306,7 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
                     path = f"/v1/goals?limit=50&cursor={quote(cursor)}"
                     scenario = Scenario("deep", scenario.label, "GET", path, True)
                 tokens = big_file if scenario.big_client else many_file
+                tokens = hooked_file if scenario.hooked else tokens
                 result = measure(server, opts["wrk"], scenario, tokens, opts)
                 rounds[scenario.key].append(result)
                 flag = f"  [bold red]{result.errors} ERRORS[/]" if result.errors else ""
@@ -230,8 +318,11 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
                     f"  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms{flag}"
                 )
         results = {key: combine(measured) for key, measured in rounds.items()}
+        webhooks = drain_deliveries(url, receivers)
+    receivers.close()
     created_after = count_goals(url, CREATE_TITLE)
-    return results, checks(results, created_after - created_before)
+    webhooks["expected"] = WEBHOOKS_PER_CLIENT * (count_goals(url, HOOKED_TITLE) - hooked_before)
+    return results, checks(results, created_after - created_before, webhooks)
 
 
 def count_goals_safely(url: str) -> int:
@@ -241,7 +332,9 @@ def count_goals_safely(url: str) -> int:
         return 0
 
 
-def checks(results: dict[str, WrkResult], durable: int) -> list[Check]:
+def checks(
+    results: dict[str, WrkResult], durable: int, webhooks: dict[str, int] | None = None
+) -> list[Check]:
     out: list[Check] = []
 
     def ratio(name: str, a: str, b: str, target: float, at_least: bool, attr: str) -> None:
@@ -261,6 +354,17 @@ def checks(results: dict[str, WrkResult], durable: int) -> list[Check]:
     ratio("list rps / ceiling rps", "list", "ceiling", 0.30, True, "rps")
     ratio("create rps / bare insert rps", "create", "bare", 0.60, True, "rps")
     ratio("deep p50 / first page p50", "deep", "first", 1.20, False, "p50_ms")
+    ratio("create + 10 webhooks rps / create rps", "hooked", "create", 0.90, True, "rps")
+    if webhooks is not None:
+        made = webhooks["received"]
+        out.append(
+            Check(
+                "webhook deliveries made (received / expected)",
+                f"{made:,} / {webhooks['expected']:,} ({webhooks['duplicates']:,} repeated)",
+                "all, by the end of the run",
+                made == webhooks["expected"] == webhooks["delivered"] and made > 0,
+            )
+        )
     if "list" in results:
         p99 = results["list"].p99_ms
         out.append(Check("list p99", f"{p99:.1f} ms", "< 100 ms", p99 < 100))

@@ -44,7 +44,9 @@ async def deliveries(client, actor, webhook) -> list[dict]:
 def bodies(sync_engine, webhook) -> list[dict]:
     with sync_engine.connect() as conn:
         rows = conn.execute(
-            sa.text("SELECT body FROM webhook_deliveries WHERE webhook_id = :w ORDER BY id"),
+            sa.text(
+                "SELECT body FROM webhook_deliveries WHERE webhook_id = :w ORDER BY created_at"
+            ),
             {
                 "w": webhook["id"].replace("-", "")
                 if "sqlite" in str(sync_engine.url)
@@ -239,7 +241,9 @@ async def test_subscribers_hear_only_what_they_may_see(client, make_user, sync_e
     assert bodies(sync_engine, hooks["other"]) == []
     # The API's view of the same: newest first, pending.
     listed = await deliveries(client, owner, hooks["owner"])
-    assert [d["event"] for d in listed] == owner_events[::-1]
+    assert sorted(d["event"] for d in listed) == sorted(owner_events)
+    stamps = [d["created_at"] for d in listed]
+    assert stamps == sorted(stamps, reverse=True)
     assert all(d["status"] == "pending" and d["attempts"] == 0 for d in listed)
     assert all(d["next_attempt_at"] is not None and d["delivered_at"] is None for d in listed)
     assert set(listed[0]) == {
@@ -266,7 +270,9 @@ async def test_data_is_exactly_the_objects_own_get(client, make_user, sync_engin
     with sync_engine.connect() as conn:
         raw = [
             row.body
-            for row in conn.execute(sa.text("SELECT body FROM webhook_deliveries ORDER BY id"))
+            for row in conn.execute(
+                sa.text("SELECT body FROM webhook_deliveries ORDER BY created_at")
+            )
         ]
     by_type = {}
     for text in raw:
@@ -288,7 +294,9 @@ async def test_data_is_exactly_the_objects_own_get(client, make_user, sync_engin
     assert by_type["review.created"][0][1]["data"] == review_now.json()
     assert await client.delete(f"/v1/goals/{goal['id']}", headers=h)
     with sync_engine.connect() as conn:
-        last = conn.execute(sa.text("SELECT body FROM webhook_deliveries ORDER BY id DESC")).first()
+        last = conn.execute(
+            sa.text("SELECT body FROM webhook_deliveries ORDER BY created_at DESC")
+        ).first()
     assert json.loads(last.body)["type"] == "goal.deleted"
     assert json.loads(last.body)["data"] == {"id": goal["id"]}
     assert hook  # subscribed to all

@@ -161,7 +161,7 @@ async def test_delivery_reaches_the_receiver_signed(
     assert headers["Content-Type"] == "application/json"
     assert headers["Waypoint-Event"] == "goal.created"
     body = json.loads(request["body"])
-    assert body["id"] == headers["Waypoint-Delivery"]
+    assert set(body) == {"id", "type", "created_at", "data"}
     assert body["type"] == "goal.created"
     assert body["data"] == goal
     signature = headers["Waypoint-Signature"]
@@ -173,7 +173,7 @@ async def test_delivery_reaches_the_receiver_signed(
     old = "t=1000000000," + signature.split(",")[1]
     assert not verify_waypoint_signature(hook["secret"], request["body"], old)
     (delivery,) = await deliveries(client, owner, hook)
-    assert delivery["id"] == body["id"]
+    assert delivery["id"] == headers["Waypoint-Delivery"]
     assert delivery["status"] == "delivered"
     assert delivery["attempts"] == 1
     assert delivery["last_status_code"] == 204
@@ -182,6 +182,49 @@ async def test_delivery_reaches_the_receiver_signed(
     assert delivery["delivered_at"] is not None
     assert await worker.run_once() == 0  # delivered once
     assert len(receiver.requests) == 1
+
+
+async def test_each_webhook_gets_its_own_delivery_of_one_event(
+    allow_private, client, make_user, receiver, worker
+):
+    """The body's ``id`` is the event's (the same for every webhook that hears it); the
+    ``Waypoint-Delivery`` header names the delivery to this webhook."""
+    owner = await make_user("client")
+    first = await subscribe(client, owner, receiver.url)
+    second = await subscribe(client, owner, receiver.url + "?second")
+    await new_goal(client, owner)
+    await run_until(worker, lambda: len(receiver.requests) == 2)
+    bodies = [json.loads(r["body"]) for r in receiver.requests]
+    assert bodies[0]["id"] == bodies[1]["id"]
+    assert len(set(receiver.delivery_ids())) == 2
+    listed = {(await deliveries(client, owner, hook))[0]["id"] for hook in (first, second)}
+    assert listed == set(receiver.delivery_ids())
+    for request in receiver.requests:
+        secret = first["secret"] if request["path"] == "/hook" else second["secret"]
+        assert verify_waypoint_signature(
+            secret, request["body"], request["headers"]["Waypoint-Signature"]
+        )
+
+
+async def test_deliveries_page_newest_first(allow_private, client, make_user, receiver):
+    owner = await make_user("client")
+    hook = await subscribe(client, owner, receiver.url)
+    for i in range(5):
+        await new_goal(client, owner, f"g{i}")
+    seen, cursor = [], None
+    while True:
+        query = f"?limit=2&cursor={cursor}" if cursor else "?limit=2"
+        r = await client.get(f"/v1/webhooks/{hook['id']}/deliveries{query}", headers=owner.headers)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+        assert 'rel="next"' in r.headers["link"]
+    assert len({d["id"] for d in seen}) == 5
+    stamps = [d["created_at"] for d in seen]
+    assert stamps == sorted(stamps, reverse=True) and len(set(stamps)) == 5
 
 
 async def test_retries_after_500s_keep_the_delivery_id(

@@ -13,7 +13,9 @@ class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         sa.Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
-        sa.Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
+        sa.Index(
+            "ix_webhook_deliveries_webhook_id_created_at_id", "webhook_id", "created_at", "id"
+        ),
     )
 
     id: uuid.UUID = id_field()

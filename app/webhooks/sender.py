@@ -126,6 +126,19 @@ class AttemptResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a short answer to its end, so the connection can be kept for the next delivery;
+    a long one is not read (the connection is then closed instead)."""
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > MAX_ANSWER_BYTES:
+            return
+
+
 async def post(
     client: httpx.AsyncClient,
     url: str,
@@ -145,6 +158,7 @@ async def post(
             try:
                 async with client.stream("POST", url, content=body, headers=headers) as response:
                     status = response.status_code
+                    await _drain(response)
             finally:
                 _PINNED.reset(token)
     except Refused as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -91,15 +92,21 @@ async def delete_webhook(session: AsyncSession, principal: Principal, raw_id: st
 async def list_deliveries(
     session: AsyncSession, principal: Principal, raw_id: str, limit: int, cursor: str | None
 ) -> tuple[list[DeliveryOut], str | None]:
-    """A webhook's deliveries, newest first."""
+    """A webhook's deliveries, newest first (the deliveries of one commit share their
+    ``created_at``; their random ids order them among themselves)."""
     webhook_id = await _own_webhook(session, principal, raw_id)
     query = sa.select(*_DELIVERY).where(DELIVERIES.c.webhook_id == webhook_id)
     if cursor:
-        (after,) = decode_cursor(cursor, uuid.UUID)
-        query = query.where(DELIVERIES.c.id < after)
-    rows = (await session.execute(query.order_by(DELIVERIES.c.id.desc()).limit(limit + 1))).all()
+        after_at, after_id = decode_cursor(cursor, dt.datetime, uuid.UUID)
+        query = query.where(
+            sa.tuple_(DELIVERIES.c.created_at, DELIVERIES.c.id) < (after_at, after_id)
+        )
+    order = (DELIVERIES.c.created_at.desc(), DELIVERIES.c.id.desc())
+    rows = (await session.execute(query.order_by(*order).limit(limit + 1))).all()
     items = [_delivery(row) for row in rows[:limit]]
-    return items, encode_cursor(items[-1].id) if len(rows) > limit else None
+    if len(rows) <= limit:
+        return items, None
+    return items, encode_cursor(items[-1].created_at, items[-1].id)
 
 
 def _delivery(row: Any) -> DeliveryOut:

@@ -35,7 +35,9 @@ def upgrade() -> None:
             'ix_webhook_deliveries_status_next_attempt_at', ['status', 'next_attempt_at'], unique=False
         )
         batch_op.create_index(
-            'ix_webhook_deliveries_webhook_id_id', ['webhook_id', 'id'], unique=False
+            'ix_webhook_deliveries_webhook_id_created_at_id',
+            ['webhook_id', 'created_at', 'id'],
+            unique=False,
         )
         batch_op.drop_column('payload')
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
@@ -55,7 +57,7 @@ def downgrade() -> None:
     payload = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('payload', payload, nullable=False, server_default='{}'))
-        batch_op.drop_index('ix_webhook_deliveries_webhook_id_id')
+        batch_op.drop_index('ix_webhook_deliveries_webhook_id_created_at_id')
         batch_op.drop_index('ix_webhook_deliveries_status_next_attempt_at')
         batch_op.create_index('ix_webhook_deliveries_webhook_id', ['webhook_id'], unique=False)
         batch_op.create_index(
