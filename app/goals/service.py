@@ -30,7 +30,8 @@ from app.goals.documents import goal_document
 from app.goals.schemas import GoalCreate, GoalUpdate
 from app.models import Goal, Review, Step, User, new_id
 from app.reviews.due import local_date
-from app.webhooks.events import EventType, record_event
+from app.webhooks import outbox
+from app.webhooks.events import Event, EventType, new_event, record_event
 
 GOALS = Goal.__table__
 STEPS = Step.__table__
@@ -43,11 +44,12 @@ _CREATED_COLUMNS = (
     "completed_at", "steps_total", "steps_done", "latest_rating", "latest_gas_score",
     "version", "created_at", "updated_at",
 )  # fmt: skip
+# PostgreSQL: the goal, its change row and its webhook deliveries in one statement.
 _INSERT_WITH_CHANGE = with_goal_change(
     sa.insert(GOALS).values(
         {name: sa.bindparam(name, type_=GOALS.c[name].type) for name in _CREATED_COLUMNS}
     )
-)
+).add_cte(outbox.deliveries_cte())
 _EXTERNAL_ID_TAKEN = (
     sa.select(GOALS.c.id)
     .where(
@@ -122,10 +124,17 @@ def _record(
     )
 
 
+def _event(event: EventType, goal: Any, document: dict[str, Any] | None = None) -> Event:
+    """The webhook event of a goal, heard by its client and, when shared, linked therapists."""
+    return new_event(
+        event, object_id=goal.id, client_id=goal.client_id,
+        shared=goal.visibility == "shared", document=document,
+    )  # fmt: skip
+
+
 def _announce(
     session: AsyncSession, event: EventType, goal: Any, document: dict[str, Any] | None = None
 ) -> None:
-    """The webhook event of a goal, heard by its client and, when shared, linked therapists."""
     record_event(
         session, event, object_id=goal.id, client_id=goal.client_id,
         shared=goal.visibility == "shared", document=document,
@@ -173,20 +182,28 @@ async def create_goal(
         "created_at": now,
         "updated_at": now,
     }
+    goal = types.SimpleNamespace(**row)
+    document = goal_document(goal)
     postgres = is_postgres(session)
     try:
-        if postgres:  # the goal and its change row in one round trip
+        if postgres:  # the goal, its change row and its webhook deliveries in one round trip
+            created = _event("goal.created", goal, document)
             await (await session.connection()).execute(
-                _INSERT_WITH_CHANGE, {**row, "change_lock": CHANGE_LOG_LOCK, "change_at": now}
+                _INSERT_WITH_CHANGE,
+                {
+                    **row,
+                    "change_lock": CHANGE_LOG_LOCK,
+                    "change_at": now,
+                    **outbox.cte_parameters(session, created, document, now),
+                },
             )
         else:
             await (await session.connection()).execute(_INSERT, row)
     except IntegrityError:
         raise Conflict("This client already has a goal with that external_id.") from None
-    goal = types.SimpleNamespace(**row)
     _record(session, principal, goal, op="upsert", action="create", change_written=postgres)
-    document = goal_document(goal)
-    _announce(session, "goal.created", goal, document)
+    if not postgres:
+        _announce(session, "goal.created", goal, document)
     return document
 
 

@@ -41,6 +41,19 @@ class Event:
     author_id: uuid.UUID | None  # also seen by its author while linked (encouragements)
 
 
+def new_event(
+    event_type: EventType,
+    *,
+    object_id: uuid.UUID,
+    client_id: uuid.UUID,
+    shared: bool,
+    author_id: uuid.UUID | None = None,
+    document: dict[str, Any] | None = None,
+) -> Event:
+    object_type = event_type.split(".", 1)[0]
+    return Event(event_type, object_type, object_id, client_id, document, shared, author_id)
+
+
 def record_event(
     session: AsyncSession,
     event_type: EventType,
@@ -51,7 +64,12 @@ def record_event(
     author_id: uuid.UUID | None = None,
     document: dict[str, Any] | None = None,
 ) -> None:
-    object_type = event_type.split(".", 1)[0]
-    session.info.setdefault(PENDING_EVENTS, []).append(
-        Event(event_type, object_type, object_id, client_id, document, shared, author_id)
+    event = new_event(
+        event_type,
+        object_id=object_id,
+        client_id=client_id,
+        shared=shared,
+        author_id=author_id,
+        document=document,
     )
+    session.info.setdefault(PENDING_EVENTS, []).append(event)

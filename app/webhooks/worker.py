@@ -49,6 +49,7 @@ LEASE = dt.timedelta(seconds=TIMEOUT_SECONDS * 6)
 DISABLE_AFTER = dt.timedelta(days=3)
 BUSY_SLEEP_FACTOR = 49.0
 BUSY_SLEEP_MAX = 2.0
+WAKE_GAP = 0.05
 JITTER = 0.2
 
 WEBHOOKS = Webhook.__table__
@@ -177,6 +178,9 @@ class DeliveryWorker:
                 with suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_seconds):
                         await self._wakeup.wait()
+                # Woken by every commit that may have written deliveries: at most
+                # 1 / WAKE_GAP looks a second however busy the writers are.
+                await asyncio.sleep(max(0.0, started + WAKE_GAP - time.monotonic()))
         finally:
             unregister_waker(loop, self._wakeup)
             await self.aclose()
