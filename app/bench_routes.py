@@ -8,6 +8,7 @@ write. They are not part of the public API and stay out of the OpenAPI document.
 from __future__ import annotations
 
 import datetime as dt
+import types
 import uuid
 
 import orjson
@@ -17,7 +18,9 @@ from fastapi import APIRouter, Request, Response
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.core.db import utcnow
+from app.core.http import dumps
 from app.core.pagination import encode_cursor
+from app.goals.documents import goal_document
 from app.models import Goal, new_id
 
 router = APIRouter(route_class=AuthenticatedRoute, include_in_schema=False)
@@ -30,40 +33,39 @@ _BARE_INSERT = sa.insert(_GOALS)
 
 
 def _ceiling_goal(n: int, client_id: uuid.UUID, at: dt.datetime) -> dict[str, object]:
-    """One goal as ``GET /v1/goals`` renders it, with realistic field lengths."""
+    """One goal as ``GET /v1/goals`` renders it (the goal's own renderer), with realistic
+    field lengths."""
     steps_total = n % 7 + 1
-    steps_done = n % (steps_total + 1)
-    return {
-        "id": str(new_id()),
-        "client_id": str(client_id),
-        "created_by": str(client_id),
-        "title": f"Walk to the park three times a week ({n})",
-        "description": "Short walks, starting with ten minutes, with a friend when possible.",
-        "motivation": "Feeling less stuck at home and sleeping better.",
-        "success_criteria": "Three walks a week for a month.",
-        "category": "activity",
-        "priority": ("low", "medium", "high")[n % 3],
-        "status": "active",
-        "achievement_status": "in_progress",
-        "visibility": "shared",
-        "target_date": (at.date() + dt.timedelta(days=30 + n)).isoformat(),
-        "review_every_days": 7,
-        "next_review_due": (at.date() + dt.timedelta(days=n % 7)).isoformat(),
-        "external_id": None,
-        "gas_levels": None,
-        "gas_weight": 1,
-        "completed_at": None,
-        "version": n % 5 + 1,
-        "created_at": at - dt.timedelta(days=60, minutes=n),
-        "updated_at": at - dt.timedelta(minutes=n),
-        "progress": {
-            "steps_total": steps_total,
-            "steps_done": steps_done,
-            "percent": steps_done * 100 // steps_total,
-            "latest_rating": n % 10 + 1,
-            "latest_gas_score": n % 5 - 2,
-        },
-    }
+    return goal_document(
+        types.SimpleNamespace(
+            id=new_id(),
+            client_id=client_id,
+            created_by=client_id,
+            title=f"Walk to the park three times a week ({n})",
+            description="Short walks, starting with ten minutes, with a friend when possible.",
+            motivation="Feeling less stuck at home and sleeping better.",
+            success_criteria="Three walks a week for a month.",
+            category="activity",
+            priority=("low", "medium", "high")[n % 3],
+            status="active",
+            achievement_status="in_progress",
+            visibility="shared",
+            target_date=at.date() + dt.timedelta(days=30 + n),
+            review_every_days=7,
+            next_review_due=at.date() + dt.timedelta(days=n % 7),
+            external_id=None,
+            gas_levels=None,
+            gas_weight=1,
+            completed_at=None,
+            version=n % 5 + 1,
+            created_at=at - dt.timedelta(days=60, minutes=n),
+            updated_at=at - dt.timedelta(minutes=n),
+            steps_total=steps_total,
+            steps_done=n % (steps_total + 1),
+            latest_rating=n % 10 + 1,
+            latest_gas_score=n % 5 - 2,
+        )
+    )
 
 
 def _ceiling_page() -> tuple[bytes, str]:
@@ -72,7 +74,7 @@ def _ceiling_page() -> tuple[bytes, str]:
     items = [_ceiling_goal(n, client_id, at) for n in range(CEILING_PAGE_SIZE)]
     last = items[-1]
     cursor = encode_cursor(last["updated_at"], last["id"])
-    body = orjson.dumps({"items": items, "next_cursor": cursor}, option=orjson.OPT_UTC_Z)
+    body = dumps({"items": items, "next_cursor": cursor})
     return body, f'</v1/goals?limit={CEILING_PAGE_SIZE}&cursor={cursor}>; rel="next"'
 
 

@@ -43,6 +43,7 @@ from app.cli import alembic_config  # noqa: E402
 from app.core.config import get_settings  # noqa: E402
 from app.core.db import dispose_engines, forget_engines, get_engine, get_read_engine, sync_url  # noqa: E402
 from app.models import metadata  # noqa: E402
+from tests.contract import ResponseContract  # noqa: E402
 
 PASSWORD = "correct horse battery"
 
@@ -103,10 +104,29 @@ async def app_instance() -> AsyncIterator[Any]:
     forget_engines()
 
 
+_contracts: list[ResponseContract] = []
+
+
+def response_contract(app: Any) -> ResponseContract:
+    """The OpenAPI document's promises (built once: every test's app serves the same one)."""
+    if not _contracts:
+        _contracts.append(ResponseContract(app.openapi()))
+    return _contracts[0]
+
+
 @pytest.fixture
 async def client(app_instance: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The app's client; every response it receives is checked against the OpenAPI document."""
+    contract = response_contract(app_instance)
+
+    async def check(response: httpx.Response) -> None:
+        await response.aread()
+        contract.check(response)
+
     transport = httpx.ASGITransport(app=app_instance, client=("127.0.0.1", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", event_hooks={"response": [check]}
+    ) as c:
         yield c
 
 

@@ -17,7 +17,8 @@ from app.auth.dependencies import Principal
 from app.core.pagination import decode_cursor, encode_cursor
 from app.dashboard.gas import t_score_from_sums
 from app.dashboard.schemas import ClientRef, ClientSummary
-from app.models import CareLink, Goal, User
+from app.goals.access import linked_clients, readable_goals
+from app.models import Goal, User
 from app.progress.trend import percent_done
 from app.reviews import due
 
@@ -43,10 +44,8 @@ async def client_summaries(
     session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
 ) -> tuple[list[ClientSummary], str | None]:
     """Linked clients ordered by ``(display_name, id)``, keyset-paginated."""
-    query = (
-        sa.select(User.id, User.display_name, User.timezone)
-        .join(CareLink, CareLink.client_id == User.id)
-        .where(CareLink.therapist_id == principal.user_id, CareLink.ended_at.is_(None))
+    query = sa.select(User.id, User.display_name, User.timezone).where(
+        User.id.in_(linked_clients(principal.user_id))
     )
     if cursor:
         name, cid = decode_cursor(cursor, str, uuid.UUID)
@@ -74,11 +73,7 @@ async def client_summaries(
             _when(scored, Goal.gas_weight * Goal.gas_weight).label("sww"),
             _when(scored, Goal.gas_weight).label("sw"),
         )
-        .where(
-            Goal.client_id.in_([c.id for c in clients]),
-            Goal.visibility == "shared",
-            Goal.deleted_at.is_(None),
-        )
+        .where(Goal.client_id.in_([c.id for c in clients]), readable_goals(principal))
         .group_by(Goal.client_id)
     )
     stats = {row.client_id: row for row in (await session.execute(stats_query)).all()}

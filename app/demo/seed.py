@@ -22,6 +22,7 @@ from app.core.db import utcnow
 from app.core.unit_of_work import CommitContext, run_before_commit_hooks
 from app.encouragements.schemas import EncouragementCreate
 from app.encouragements.service import send
+from app.goals.access import goal_from_path
 from app.goals.schemas import GoalCreate
 from app.goals.service import create_goal
 from app.models import Goal, Step, User
@@ -162,7 +163,8 @@ async def seed_demo(session: AsyncSession, *, now: dt.datetime | None = None) ->
         goal.created_at = now - dt.timedelta(days=35)  # a story needs a past
         await session.flush()
         for title in step_titles:
-            await create_step(session, sam, str(goal_id), StepCreate(title=title))
+            goal = await goal_from_path(session, sam, goal_id, for_update=True)
+            await create_step(session, sam, goal, StepCreate(title=title))
         steps = (
             await session.scalars(
                 sa.select(Step).where(Step.goal_id == goal_id).order_by(Step.position)
@@ -176,7 +178,7 @@ async def seed_demo(session: AsyncSession, *, now: dt.datetime | None = None) ->
             await add_review(
                 session,
                 sam,
-                goal_id,
+                await goal_from_path(session, sam, goal_id, for_update=True),
                 ReviewCreate(
                     rating=rating, gas_score=gas, achievement_status=status, reflection=reflection
                 ),

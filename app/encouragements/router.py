@@ -12,9 +12,10 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.http import json_response, set_next_link
+from app.core.http import json_response, page_response
 from app.core.pagination import Cursor, Limit
 from app.encouragements import service
+from app.encouragements.documents import encouragement_document
 from app.encouragements.schemas import EncouragementCreate, EncouragementOut, EncouragementPage
 
 router = domain_router(tags=["encouragements"])
@@ -31,12 +32,13 @@ Writer = principal_with(Scope.ENCOURAGEMENTS_WRITE)
 )
 async def send_encouragement(
     data: EncouragementCreate, principal: Writer, session: SessionDep
-) -> EncouragementOut:
+) -> Response:
     """Send a note (`kind: "note"`): a therapist to a linked client (`client_id` required), a
     client to themself ("be your own cheerleader": `client_id` omitted or their own). Any other
     `client_id`, and a `goal_id`/`step_id` that is not that client's or that the sender may not
     read, answers 404."""
-    return EncouragementOut.model_validate(await service.send(session, principal, data))
+    note = await service.send(session, principal, data)
+    return json_response(encouragement_document(note), status.HTTP_201_CREATED)
 
 
 @router.get(
@@ -62,9 +64,7 @@ async def list_encouragements(
     items, next_cursor = await service.list_encouragements(
         session, principal, goal_id=goal_id, unread=unread, limit=limit, cursor=cursor
     )
-    response = json_response({"items": items, "next_cursor": next_cursor})
-    set_next_link(request, response, next_cursor)
-    return response
+    return page_response(request, items, next_cursor)
 
 
 @router.post(
@@ -73,11 +73,8 @@ async def list_encouragements(
     response_model=EncouragementOut,
     responses=problem_responses(401, 403, 404, 409),
 )
-async def mark_read(
-    encouragement_id: str, principal: Writer, session: SessionDep
-) -> EncouragementOut:
+async def mark_read(encouragement_id: str, principal: Writer, session: SessionDep) -> Response:
     """The recipient marks it read (anyone else: 404). Idempotent: `read_at` keeps the time of
     the first call."""
-    return EncouragementOut.model_validate(
-        await service.mark_read(session, principal, encouragement_id)
-    )
+    note = await service.mark_read(session, principal, encouragement_id)
+    return json_response(encouragement_document(note))

@@ -23,6 +23,7 @@ from app.fhir.outcomes import (
     outcome_responses,
 )
 from app.fhir.schemas import FhirCapabilityStatement, FhirGoal, FhirGoalBundle
+from app.goals.dependencies import ReadableGoal
 
 Reader = principal_with(Scope.GOALS_READ)
 router = APIRouter(prefix=API_PREFIX, route_class=FhirRoute, tags=["fhir"])
@@ -49,10 +50,10 @@ async def metadata(request: Request) -> Response:
     responses=outcome_responses(401, 403, 404),
     openapi_extra=NO_422,
 )
-async def read_goal(goal_id: str, principal: Reader, session: SessionDep) -> Response:
+async def read_goal(goal: ReadableGoal, principal: Reader, session: SessionDep) -> Response:
     """A goal you may see as a FHIR Goal (the README has the mapping)."""
-    goal, version = await service.read_goal(session, principal, goal_id)
-    return fhir_response(goal, headers={"ETag": f'W/"{version}"'})
+    resource = service.read_goal(session, principal, goal)
+    return fhir_response(resource, headers={"ETag": f'W/"{goal.version}"'})
 
 
 @router.get(

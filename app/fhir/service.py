@@ -14,14 +14,13 @@ from app.fhir.mapping import fhir_goal
 from app.goals import service as goals
 from app.goals.documents import goal_document
 from app.goals.listing import list_goals_page
+from app.models import Goal
 
 
-async def read_goal(
-    session: AsyncSession, principal: Principal, goal_id: str
-) -> tuple[dict[str, Any], int]:
-    """The FHIR Goal and its version; 404 unless the caller may see the goal."""
-    goal = await goals.read_goal(session, principal, goal_id)
-    return fhir_goal(orjson.loads(dumps(goal_document(goal)))), goal.version
+def read_goal(session: AsyncSession, principal: Principal, goal: Goal) -> dict[str, Any]:
+    """A goal the caller may read (``ReadableGoal``) as a FHIR Goal, its reading logged."""
+    goals.read_goal(session, principal, goal)
+    return fhir_goal(orjson.loads(dumps(goal_document(goal))))
 
 
 def patient_id(patient: str) -> uuid.UUID | None:

@@ -25,6 +25,7 @@ from app.core.http import (
 )
 from app.core.pagination import Cursor, Limit
 from app.goals import service
+from app.goals.dependencies import DeletableGoal, ReadableGoal, WritableGoal
 from app.goals.documents import goal_document
 from app.goals.listing import list_goals_page
 from app.goals.schemas import ExternalId, GoalCreate, GoalOut, GoalPage, GoalStatus, GoalUpdate
@@ -92,9 +93,9 @@ async def create_goal(data: GoalCreate, principal: Writer, session: SessionDep) 
     responses={304: {"description": "Not modified"}, **problem_responses(401, 403, 404)},
 )
 async def read_goal(
-    goal_id: str, principal: Reader, session: SessionDep, if_none_match: IfNoneMatch = None
+    goal: ReadableGoal, principal: Reader, session: SessionDep, if_none_match: IfNoneMatch = None
 ) -> Response:
-    goal = await service.read_goal(session, principal, goal_id)
+    service.read_goal(session, principal, goal)
     if not_modified(if_none_match, goal.version):
         return not_modified_response(goal.version)
     return json_response(goal_document(goal), headers={"ETag": etag(goal.version)})
@@ -107,7 +108,7 @@ async def read_goal(
     responses=problem_responses(401, 403, 404, 409, 412, 422),
 )
 async def update_goal(
-    goal_id: str,
+    goal: WritableGoal,
     data: GoalUpdate,
     principal: Writer,
     session: SessionDep,
@@ -115,7 +116,7 @@ async def update_goal(
 ) -> Response:
     """Change the fields you send. `completed` sets `completed_at`; a client declines a
     proposed goal with `cancelled`."""
-    goal = await service.update_goal(session, principal, goal_id, data, if_match)
+    goal = await service.update_goal(session, principal, goal, data, if_match)
     return json_response(goal_document(goal), headers={"ETag": etag(goal.version)})
 
 
@@ -126,8 +127,8 @@ async def update_goal(
     responses=problem_responses(401, 403, 404, 412),
 )
 async def delete_goal(
-    goal_id: str, principal: Writer, session: SessionDep, if_match: IfMatch = None
+    goal: DeletableGoal, principal: Writer, session: SessionDep, if_match: IfMatch = None
 ) -> Response:
     """Soft delete. A therapist may delete only the goals they created."""
-    await service.delete_goal(session, principal, goal_id, if_match)
+    await service.delete_goal(session, principal, goal, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

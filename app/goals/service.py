@@ -14,42 +14,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
-from app.changes.service import CHANGE_LOG_LOCK, record_change, with_goal_change
-from app.core.db import is_postgres, utcnow
+from app.changes.service import record_change
+from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.http import check_if_match
-from app.core.reads import fetch_rows
 from app.encouragements.celebrations import celebrate_completed
 from app.goals.access import (
     client_for_write,
-    deletable_goals,
-    goal_from_path,
-    writable_goals,
 )
 from app.goals.documents import goal_document
+from app.goals.repository import client_timezone, insert_goal_with_change
 from app.goals.schemas import GoalCreate, GoalUpdate
-from app.models import Goal, Review, Step, User, new_id
+from app.models import Goal, Review, Step, new_id
 from app.reviews.due import local_date
-from app.webhooks import outbox
-from app.webhooks.events import Event, EventType, new_event, record_event
+from app.webhooks.events import Event, EventType, new_event, record
 
 GOALS = Goal.__table__
 STEPS = Step.__table__
 REVIEWS = Review.__table__
-_INSERT = sa.insert(GOALS)
-_CREATED_COLUMNS = (
-    "id", "client_id", "created_by", "title", "description", "motivation", "success_criteria",
-    "category", "priority", "status", "achievement_status", "visibility", "target_date",
-    "review_every_days", "next_review_due", "external_id", "gas_levels", "gas_weight",
-    "completed_at", "steps_total", "steps_done", "latest_rating", "latest_gas_score",
-    "version", "created_at", "updated_at",
-)  # fmt: skip
-# PostgreSQL: the goal, its change row and its webhook deliveries in one statement.
-_INSERT_WITH_CHANGE = with_goal_change(
-    sa.insert(GOALS).values(
-        {name: sa.bindparam(name, type_=GOALS.c[name].type) for name in _CREATED_COLUMNS}
-    )
-).add_cte(outbox.deliveries_cte())
 _EXTERNAL_ID_TAKEN = (
     sa.select(GOALS.c.id)
     .where(
@@ -59,10 +41,6 @@ _EXTERNAL_ID_TAKEN = (
         GOALS.c.id != sa.bindparam("goal_id"),
     )
     .limit(1)
-)
-# Built once: the request's own connection runs it without the ORM's per-call statement work.
-_CLIENT_TIMEZONE = sa.select(User.__table__.c.timezone).where(
-    User.__table__.c.id == sa.bindparam("client_id", type_=User.__table__.c.id.type)
 )
 
 
@@ -87,11 +65,7 @@ async def next_review_due(
     the interval; null without one. The same rule reviews follow."""
     if review_every_days is None:
         return None
-    params = {"client_id": client_id}
-    if session.in_transaction():  # it may have written the client itself (seed-demo does)
-        timezone = await (await session.connection()).scalar(_CLIENT_TIMEZONE, params)
-    else:  # SQLite: read before BEGIN IMMEDIATE, not while holding the write lock
-        timezone = next(iter(await fetch_rows(session, _CLIENT_TIMEZONE, params)), (None,))[0]
+    timezone = await client_timezone(session, client_id)
     return local_date(since, timezone or "UTC") + dt.timedelta(days=review_every_days)
 
 
@@ -102,18 +76,29 @@ def _record(
     *,
     op: str,
     action: str,
-    change_written: bool = False,
 ) -> None:
-    """The goal's change row (unless its statement already wrote it) and the access log."""
-    if not change_written:
-        record_change(
-            session,
-            client_id=goal.client_id,
-            object_type="goal",
-            object_id=goal.id,
-            op=op,
-            goal_id=goal.id,
-        )
+    """The goal's change row and the access log."""
+    record_change(
+        session,
+        client_id=goal.client_id,
+        object_type="goal",
+        object_id=goal.id,
+        op=op,
+        goal_id=goal.id,
+    )
+    _log(session, principal, goal, action)
+
+
+def _event(event: EventType, goal: Any, document: dict[str, Any] | None = None) -> Event:
+    """The webhook event of a goal, heard by its client and, when shared, linked therapists;
+    ``document`` None: its GET document as it is at commit."""
+    return new_event(
+        event, object_id=goal.id, client_id=goal.client_id,
+        shared=goal.visibility == "shared", document=document,
+    )  # fmt: skip
+
+
+def _log(session: AsyncSession, principal: Principal, goal: Any, action: str) -> None:
     record_access(
         session,
         principal,
@@ -122,23 +107,6 @@ def _record(
         object_type="goal",
         object_ids=[goal.id],
     )
-
-
-def _event(event: EventType, goal: Any, document: dict[str, Any] | None = None) -> Event:
-    """The webhook event of a goal, heard by its client and, when shared, linked therapists."""
-    return new_event(
-        event, object_id=goal.id, client_id=goal.client_id,
-        shared=goal.visibility == "shared", document=document,
-    )  # fmt: skip
-
-
-def _announce(
-    session: AsyncSession, event: EventType, goal: Any, document: dict[str, Any] | None = None
-) -> None:
-    record_event(
-        session, event, object_id=goal.id, client_id=goal.client_id,
-        shared=goal.visibility == "shared", document=document,
-    )  # fmt: skip
 
 
 async def create_goal(
@@ -184,54 +152,30 @@ async def create_goal(
     }
     goal = types.SimpleNamespace(**row)
     document = goal_document(goal)
-    postgres = is_postgres(session)
     try:
-        if postgres:  # the goal, its change row and its webhook deliveries in one round trip
-            created = _event("goal.created", goal, document)
-            await (await session.connection()).execute(
-                _INSERT_WITH_CHANGE,
-                {
-                    **row,
-                    "change_lock": CHANGE_LOG_LOCK,
-                    "change_at": now,
-                    **outbox.cte_parameters(session, created, document, now),
-                },
-            )
-        else:
-            await (await session.connection()).execute(_INSERT, row)
+        await insert_goal_with_change(session, row, announce=_event("goal.created", goal, document))
     except IntegrityError:
         raise Conflict("This client already has a goal with that external_id.") from None
-    _record(session, principal, goal, op="upsert", action="create", change_written=postgres)
-    if not postgres:
-        _announce(session, "goal.created", goal, document)
+    _log(session, principal, goal, "create")
     return document
 
 
-async def read_goal(session: AsyncSession, principal: Principal, goal_id: str) -> Goal:
-    goal = await goal_from_path(session, principal, goal_id)
-    record_access(
-        session,
-        principal,
-        client_id=goal.client_id,
-        action="read",
-        object_type="goal",
-        object_ids=[goal.id],
-    )
+def read_goal(session: AsyncSession, principal: Principal, goal: Goal) -> Goal:
+    """A goal the caller may read (see ``ReadableGoal``), its reading logged."""
+    _log(session, principal, goal, "read")
     return goal
 
 
 async def update_goal(
     session: AsyncSession,
     principal: Principal,
-    goal_id: str,
+    goal: Goal,
     data: GoalUpdate,
     if_match: str | None,
 ) -> Goal:
-    """Apply the fields sent. The row is locked first, so the ``If-Match`` check and the write
-    are one step: of many writers holding the same version, exactly one succeeds."""
-    goal = await goal_from_path(
-        session, principal, goal_id, clause=writable_goals(principal), for_update=True
-    )
+    """Apply the fields sent to a goal the caller may change, its row locked (``WritableGoal``),
+    so the ``If-Match`` check and the write are one step: of many writers holding the same
+    version, exactly one succeeds."""
     check_if_match(if_match, goal.version)
     changes = {k: v for k, v in data.changes().items() if getattr(goal, k) != v}
     if principal.is_therapist and changes.get("visibility") == "private":
@@ -264,17 +208,15 @@ async def update_goal(
             session, goal_id=goal.id, client_id=goal.client_id, title=goal.title, now=now
         )
     _record(session, principal, goal, op="upsert", action="update")
-    _announce(session, "goal.updated", goal)
+    record(session, _event("goal.updated", goal))
     return goal
 
 
 async def delete_goal(
-    session: AsyncSession, principal: Principal, goal_id: str, if_match: str | None
+    session: AsyncSession, principal: Principal, goal: Goal, if_match: str | None
 ) -> None:
-    """Soft delete: the goal, its steps and reviews leave every read and sync as deletions."""
-    goal = await goal_from_path(
-        session, principal, goal_id, clause=deletable_goals(principal), for_update=True
-    )
+    """Soft delete (``DeletableGoal``): the goal, its steps and reviews leave every read and
+    sync as deletions."""
     check_if_match(if_match, goal.version)
     now = utcnow()
     goal.deleted_at = now
@@ -282,7 +224,7 @@ async def delete_goal(
     goal.version += 1
     await session.flush()
     _record(session, principal, goal, op="delete", action="delete")
-    _announce(session, "goal.deleted", goal, {"id": goal.id})
+    record(session, _event("goal.deleted", goal, {"id": goal.id}))
     children = await session.execute(
         sa.select(sa.literal("step"), STEPS.c.id)
         .where(STEPS.c.goal_id == goal.id, STEPS.c.deleted_at.is_(None))

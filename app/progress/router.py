@@ -9,6 +9,7 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
+from app.goals.dependencies import ReadableGoal
 from app.progress import service
 from app.progress.schemas import ProgressOut
 from app.progress.trend import TREND_DESCRIPTION
@@ -25,8 +26,10 @@ GoalReader = principal_with(Scope.GOALS_READ)
     description="Steps done, the recent ratings and their trend, for a goal the caller may "
     "read (404 otherwise). Needs `goals:read`.\n\n" + TREND_DESCRIPTION,
 )
-async def goal_progress(goal_id: str, principal: GoalReader, session: SessionDep) -> ProgressOut:
-    return await service.goal_progress(session, principal, goal_id)
+async def goal_progress(
+    goal: ReadableGoal, principal: GoalReader, session: SessionDep
+) -> ProgressOut:
+    return await service.goal_progress(session, principal, goal)
 
 
 @router.get(
@@ -41,10 +44,12 @@ async def goal_progress(goal_id: str, principal: GoalReader, session: SessionDep
         **problem_responses(401, 403, 404),
     },
 )
-async def goal_progress_chart(goal_id: str, principal: GoalReader, session: SessionDep) -> Response:
+async def goal_progress_chart(
+    goal: ReadableGoal, principal: GoalReader, session: SessionDep
+) -> Response:
     """A chart for apps and e-mails (600x300 `viewBox`): the ratings (0..10, left axis) of the
     most recent 100 reviews as a line with points, and the share of steps done (0..100 %, right
     axis) over time, from the steps' `completed_at`; dates in the client's timezone. Without
     reviews it says so. Needs `goals:read` and a goal the caller may read (404 otherwise)."""
-    svg = await service.goal_progress_svg(session, principal, goal_id)
+    svg = await service.goal_progress_svg(session, principal, goal)
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, no-cache"})

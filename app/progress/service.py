@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
-from app.goals.access import goal_from_path
 from app.models import Goal, Review, Step, User
 from app.progress.chart import ChartData, render_progress_svg
 from app.progress.schemas import ProgressOut, ReviewPoint
@@ -27,8 +26,7 @@ async def _recent_reviews(session: AsyncSession, goal_id: uuid.UUID) -> list[sa.
     return list(reversed((await session.execute(newest)).all()))
 
 
-async def _readable_goal(session: AsyncSession, principal: Principal, goal_id: str) -> Goal:
-    goal = await goal_from_path(session, principal, goal_id)
+def _log_read(session: AsyncSession, principal: Principal, goal: Goal) -> None:
     record_access(
         session,
         principal,
@@ -37,11 +35,10 @@ async def _readable_goal(session: AsyncSession, principal: Principal, goal_id: s
         object_type="goal",
         object_ids=[goal.id],
     )
-    return goal
 
 
-async def goal_progress(session: AsyncSession, principal: Principal, goal_id: str) -> ProgressOut:
-    goal = await _readable_goal(session, principal, goal_id)
+async def goal_progress(session: AsyncSession, principal: Principal, goal: Goal) -> ProgressOut:
+    _log_read(session, principal, goal)
     reviews = await _recent_reviews(session, goal.id)
     return ProgressOut(
         goal_id=goal.id,
@@ -56,8 +53,8 @@ async def goal_progress(session: AsyncSession, principal: Principal, goal_id: st
     )
 
 
-async def goal_progress_svg(session: AsyncSession, principal: Principal, goal_id: str) -> str:
-    goal = await _readable_goal(session, principal, goal_id)
+async def goal_progress_svg(session: AsyncSession, principal: Principal, goal: Goal) -> str:
+    _log_read(session, principal, goal)
     reviews = await _recent_reviews(session, goal.id)
     steps = (
         await session.execute(

@@ -11,11 +11,13 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.http import json_response, set_next_link
+from app.core.http import json_response, page_response
 from app.core.pagination import Cursor, Limit
+from app.goals.dependencies import GoalForReview, ReviewableGoal
 from app.goals.documents import goal_document
 from app.goals.schemas import GoalPage
 from app.reviews import service
+from app.reviews.documents import review_document
 from app.reviews.schemas import ReviewCreate, ReviewOut, ReviewPage
 
 router = domain_router(tags=["reviews"])
@@ -31,12 +33,11 @@ ReviewWriter = principal_with(Scope.REVIEWS_WRITE)
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def create_review(
-    goal_id: str,
+    goal: GoalForReview,
     data: ReviewCreate,
     principal: ReviewWriter,
     session: SessionDep,
-    response: Response,
-) -> ReviewOut:
+) -> Response:
     """Add a review (the owner, or a linked therapist on a shared goal; 404 for anyone else).
 
     In the same transaction the goal gets: `achievement_status` (when given),
@@ -45,9 +46,10 @@ async def create_review(
     date in the **client's** timezone + `review_every_days` (null when the goal has none),
     `version` + 1 and `updated_at`. Reviews are append-only: there is no update or delete.
     """
-    review = await service.add_review(session, principal, goal_id, data)
-    response.headers["Location"] = f"/v1/reviews/{review.id}"
-    return ReviewOut.model_validate(review)
+    review = await service.add_review(session, principal, goal, data)
+    return json_response(
+        review_document(review), status.HTTP_201_CREATED, {"Location": f"/v1/reviews/{review.id}"}
+    )
 
 
 @router.get(
@@ -57,7 +59,7 @@ async def create_review(
     responses=problem_responses(400, 401, 403, 404, 422),
 )
 async def list_reviews(
-    goal_id: str,
+    goal: ReviewableGoal,
     request: Request,
     principal: ReviewReader,
     session: SessionDep,
@@ -66,11 +68,9 @@ async def list_reviews(
 ) -> Response:
     """A goal's reviews, newest first (keyset on `created_at`, `id`)."""
     items, next_cursor = await service.list_reviews(
-        session, principal, goal_id, limit=limit, cursor=cursor
+        session, principal, goal, limit=limit, cursor=cursor
     )
-    response = json_response({"items": items, "next_cursor": next_cursor})
-    set_next_link(request, response, next_cursor)
-    return response
+    return page_response(request, items, next_cursor)
 
 
 @router.get(
@@ -93,11 +93,7 @@ async def due_reviews(
     review). Oldest due first (keyset on `next_review_due`, `id`). Needs `reviews:read`.
     """
     rows, next_cursor = await service.due_goals(session, principal, limit=limit, cursor=cursor)
-    response = json_response(
-        {"items": [goal_document(row) for row in rows], "next_cursor": next_cursor}
-    )
-    set_next_link(request, response, next_cursor)
-    return response
+    return page_response(request, [goal_document(row) for row in rows], next_cursor)
 
 
 @router.get(
@@ -106,10 +102,10 @@ async def due_reviews(
     response_model=ReviewOut,
     responses=problem_responses(401, 403, 404, 405),
 )
-async def get_review(review_id: str, principal: ReviewReader, session: SessionDep) -> ReviewOut:
+async def get_review(review_id: str, principal: ReviewReader, session: SessionDep) -> Response:
     """One review, visible exactly when its goal is. Reviews are append-only: `PATCH` and
     `DELETE` here (and on the goal's review list) answer 405 with `Allow`."""
-    return ReviewOut.model_validate(await service.get_review(session, principal, review_id))
+    return json_response(review_document(await service.get_review(session, principal, review_id)))
 
 
 def _append_only(allow: str):  # noqa: ANN202

@@ -15,7 +15,7 @@ from app.changes.service import record_change
 from app.core.errors import NotFound
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import parse_object_id
-from app.goals.access import goal_from_path, linked_clients, readable_goals, writable_goals
+from app.goals.access import linked_clients, readable_goals
 from app.models import Goal, Review, User
 from app.reviews import due
 from app.reviews.documents import REVIEW_COLUMNS, review_document
@@ -26,19 +26,16 @@ from app.webhooks.events import record_event
 async def add_review(
     session: AsyncSession,
     principal: Principal,
-    goal_id: str | uuid.UUID,
+    goal: Goal,
     data: ReviewCreate,
     *,
     at: dt.datetime | None = None,
 ) -> Review:
     """Record a review and, in the same transaction, update the goal it is about.
 
-    The goal row is locked first, so concurrent reviews of one goal apply one after the other
-    and the goal ends with the values of the last one.
+    The goal row is locked (``GoalForReview``), so concurrent reviews of one goal apply one
+    after the other and the goal ends with the values of the last one.
     """
-    goal = await goal_from_path(
-        session, principal, goal_id, clause=writable_goals(principal), for_update=True
-    )
     timezone = await session.scalar(sa.select(User.timezone).where(User.id == goal.client_id))
     at = at or due.now()  # ``at``: only for back-dated demo data
     review = Review(
@@ -101,13 +98,12 @@ async def add_review(
 async def list_reviews(
     session: AsyncSession,
     principal: Principal,
-    goal_id: str,
+    goal: Goal,
     *,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A goal's reviews, newest first, keyset on ``(created_at, id)``."""
-    goal = await goal_from_path(session, principal, goal_id)
+    """A readable goal's reviews, newest first, keyset on ``(created_at, id)``."""
     query = sa.select(*REVIEW_COLUMNS).where(Review.goal_id == goal.id)
     if cursor:
         at, rid = decode_cursor(cursor, dt.datetime, uuid.UUID)

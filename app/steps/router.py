@@ -19,6 +19,7 @@ from app.core.http import (
     page_response,
 )
 from app.core.pagination import Cursor, Limit
+from app.goals.dependencies import ReadableGoal, WritableGoal
 from app.steps import service
 from app.steps.documents import step_document
 from app.steps.schemas import StepCreate, StepOut, StepPage, StepUpdate
@@ -36,7 +37,7 @@ router = domain_router(tags=["steps"])
     responses=problem_responses(400, 401, 403, 404, 422),
 )
 async def list_steps(
-    goal_id: str,
+    goal: ReadableGoal,
     request: Request,
     principal: Reader,
     session: SessionDep,
@@ -44,7 +45,7 @@ async def list_steps(
     cursor: Cursor = None,
 ) -> Response:
     """The goal's steps in `position` order."""
-    items, next_cursor = await service.list_steps(session, principal, goal_id, limit, cursor)
+    items, next_cursor = await service.list_steps(session, principal, goal, limit, cursor)
     return page_response(request, items, next_cursor)
 
 
@@ -56,10 +57,10 @@ async def list_steps(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def create_step(
-    goal_id: str, data: StepCreate, principal: Writer, session: SessionDep
+    goal: WritableGoal, data: StepCreate, principal: Writer, session: SessionDep
 ) -> Response:
     """Add a step (appended unless `position` says where). At most 200 per goal."""
-    step = await service.create_step(session, principal, goal_id, data)
+    step = await service.create_step(session, principal, goal, data)
     return json_response(
         step,
         status.HTTP_201_CREATED,

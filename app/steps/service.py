@@ -55,10 +55,9 @@ _PAGE = {False: _page_statement(False), True: _page_statement(True)}
 
 
 async def list_steps(
-    session: AsyncSession, principal: Principal, goal_id: str, limit: int, cursor: str | None
+    session: AsyncSession, principal: Principal, goal: Goal, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of a goal's steps in ``position`` order."""
-    goal = await goal_from_path(session, principal, goal_id)
+    """A page of a readable goal's steps in ``position`` order."""
     params: dict[str, Any] = {"goal_id": goal.id, "limit": limit + 1}
     if cursor:
         params["after_position"], params["after_id"] = decode_cursor(cursor, int, uuid.UUID)
@@ -196,11 +195,9 @@ async def _celebrate(
 
 
 async def create_step(
-    session: AsyncSession, principal: Principal, goal_id: str, data: StepCreate
+    session: AsyncSession, principal: Principal, goal: Goal, data: StepCreate
 ) -> dict[str, Any]:
-    goal = await goal_from_path(
-        session, principal, goal_id, clause=writable_goals(principal), for_update=True
-    )
+    """A new step under a goal the caller may change, its row locked (``WritableGoal``)."""
     total = goal.steps_total
     if total >= MAX_STEPS_PER_GOAL:
         raise ValidationFailed(f"A goal has at most {MAX_STEPS_PER_GOAL} steps.", loc=["body"])

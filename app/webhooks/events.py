@@ -72,4 +72,9 @@ def record_event(
         author_id=author_id,
         document=document,
     )
+    record(session, event)
+
+
+def record(session: AsyncSession, event: Event) -> None:
+    """For the outbox's before-commit hook."""
     session.info.setdefault(PENDING_EVENTS, []).append(event)
