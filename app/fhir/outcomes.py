@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from app.auth.routing import AuthenticatedRoute, PublicRoute
 from app.core.errors import ProblemError
@@ -41,12 +42,18 @@ DESCRIPTIONS = {
 }
 
 
-class FhirResponse(Response):
+class FhirResponse(JSONResponse):
+    """JSON (rendered by the API's ``dumps``) as ``application/fhir+json``; a JSON response
+    class, so OpenAPI documents the route's model under that media type."""
+
     media_type = FHIR_JSON
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
 
 
 def fhir_response(content: Any, headers: dict[str, str] | None = None) -> FhirResponse:
-    return FhirResponse(dumps(content), headers=headers)
+    return FhirResponse(content, headers=headers)
 
 
 def outcome_response(
@@ -55,7 +62,7 @@ def outcome_response(
     issue = {"severity": "error", "code": ISSUE_CODES.get(status, "exception")}
     issue["diagnostics"] = diagnostics
     body = {"resourceType": "OperationOutcome", "issue": [issue]}
-    return FhirResponse(dumps(body), status_code=status, headers=headers)
+    return FhirResponse(body, status_code=status, headers=headers)
 
 
 def outcome_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
