@@ -3,13 +3,18 @@
 A rolled-back change leaves no delivery; a committed one has its deliveries committed with it,
 so a crash right after the commit still delivers (the worker finds them on restart).
 
-Cost, the point of this module: the hottest write (a goal created) pays for webhooks with
-ONE statement per commit, whatever the number of subscribers. The statement finds the
-subscribed webhooks (``hears``: the client's own; a linked therapist's when the object is on
-a shared goal or they wrote it) and inserts one delivery for each, in the database: no rows
-come back to Python, nothing is compiled per call. Measured on SQLite, a separate SELECT of
-the subscribers and an INSERT of their rows cost about 0.9 ms of CPU per commit, as much as a
-third of the goal create itself. The event's body (``{id, type, created_at, data}``, ``id``
+Cost, the point of this module: the hottest write (a goal created) must stay fast with webhooks
+(``make bench``: create rps with 10 webhooks >= 0.9 x without). One statement per commit
+finds the subscribed webhooks (the client's own; a linked therapist's when the object is on a
+shared goal or they wrote it) and inserts one delivery for each, inside the database: no rows
+come back to Python, nothing is compiled per call (a multi-row VALUES of 10 deliveries took
+2.7 ms to compile on SQLite, 4 ms on PostgreSQL; a separate SELECT then INSERT cost 0.9 ms of
+CPU per commit on SQLite, a third of the create itself). On PostgreSQL a new goal's
+deliveries ride in the goal's own INSERT (``deliveries_cte``, see
+``app.goals.repository``); other events take the before-commit hook. On SQLite the hook first
+asks whether anyone listens at all, and both statements run inline on the transaction's
+connection (``_sqlite_connection``): with 10 subscribers the outbox measured 0.37 ms of CPU
+per commit, 0.09 ms without any. The event's body (``{id, type, created_at, data}``, ``id``
 being the event's, the same for every subscriber) is rendered once per event; each delivery
 row gets its own random id (``Waypoint-Delivery``).
 """
