@@ -7,11 +7,15 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /srv/waypoint
+# The dependencies exactly as locked (versions and file hashes: `make lock` writes the file).
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
-# Editable, so `waypoint migrate` finds alembic.ini and migrations/ next to the code.
-RUN /opt/venv/bin/pip install -e .
+# Editable, so `waypoint migrate` finds alembic.ini and migrations/ next to the code; --no-deps:
+# nothing is resolved again, everything came from the lock.
+RUN /opt/venv/bin/pip install --no-deps -e .
 
 # --- runtime stage: no compilers, no pip cache, an unprivileged user ------------------------
 FROM python:3.11-slim

@@ -17,6 +17,7 @@ from app.core.admission import AdmissionMiddleware
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import get_settings
 from app.core.db import dispose_engines
+from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.openapi import build_openapi
@@ -64,7 +65,10 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         swagger_ui_parameters={"persistAuthorization": True},
+        docs_url=None,  # install_docs: served without a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.before_commit = BEFORE_COMMIT  # the unit of work's hooks, in order
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_response)

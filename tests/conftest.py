@@ -1,17 +1,15 @@
-"""Test harness: a database built by the migrations, each test on empty tables, an ASGI client,
-and helpers that say who is calling.
+"""Test harness: a database built by the migrations, each test on empty tables, an ASGI client
+that checks every response against the OpenAPI document, and ``make_user``. Worlds, callers
+and request helpers live in ``tests/worlds.py``.
 
 WAYPOINT_TEST_DATABASE=sqlite (default) uses a temporary file; =postgres uses
 WAYPOINT_TEST_POSTGRES_URL, which the suite resets to an empty schema.
 """
 
-from __future__ import annotations
-
 import inspect
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +42,7 @@ from app.core.config import get_settings  # noqa: E402
 from app.core.db import dispose_engines, forget_engines, get_engine, get_read_engine, sync_url  # noqa: E402
 from app.models import metadata  # noqa: E402
 from tests.contract import ResponseContract  # noqa: E402
-
-PASSWORD = "correct horse battery"
+from tests.worlds import PASSWORD, Actor, login  # noqa: E402  (what make_user needs)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -130,34 +127,7 @@ async def client(app_instance: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-@dataclass
-class Actor:
-    """Someone calling the API: a registered account with a password-login token."""
-
-    id: str
-    email: str
-    role: str
-    display_name: str
-    access_token: str
-    refresh_token: str
-    scope: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-
 _counter = iter(range(1, 1_000_000))
-
-
-async def login(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD, scope: str | None = None
-) -> httpx.Response:
-    form = {"grant_type": "password", "username": email, "password": password}
-    if scope is not None:
-        form["scope"] = scope
-    return await client.post("/v1/auth/token", data=form)
 
 
 @pytest.fixture
@@ -203,6 +173,33 @@ def sync_engine() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
+@pytest.fixture
+def scoped_routes(app_instance: Any) -> Any:
+    """Probe routes behind resource scopes and a role, as domain routers declare them (their
+    annotations are evaluated by FastAPI, hence no ``from __future__ import annotations`` here)."""
+    from fastapi import APIRouter
+
+    from app.auth.dependencies import principal_with
+    from app.auth.routing import AuthenticatedRoute
+
+    probe = APIRouter(route_class=AuthenticatedRoute)
+
+    @probe.get("/v1/_probe/read")
+    async def probe_read(p: principal_with("goals:read")) -> dict:
+        return {"scopes": sorted(p.scopes)}
+
+    @probe.get("/v1/_probe/write")
+    async def probe_write(p: principal_with("goals:write")) -> dict:
+        return {"scopes": sorted(p.scopes)}
+
+    @probe.get("/v1/_probe/therapist")
+    async def probe_therapist(p: principal_with("therapist")) -> dict:
+        return {"role": str(p.role)}
+
+    app_instance.include_router(probe)
+    return app_instance
+
+
 class StatementCounter:
     def __init__(self) -> None:
         self.statements: list[str] = []
@@ -231,30 +228,3 @@ def count_statements(app_instance: Any) -> Iterator[StatementCounter]:
     yield counter
     for engine in engines:
         sa.event.remove(engine, "before_cursor_execute", counter)
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> dict:
-    """The response is RFC 9457 problem+json with the given status (and type slug)."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("/problems/")
-    assert isinstance(body["title"], str) and body["title"]
-    if slug is not None:
-        assert body["type"] == f"/problems/{slug}", body
-    return body
-
-
-def caller_matrix(allowed: int) -> list[tuple[str, int]]:
-    """The seven callers of every goal-scoped endpoint and the status each one gets: the owner
-    and a linked therapist on a shared goal are ``allowed``; everyone else may not see it."""
-    return [
-        ("owner", allowed),
-        ("therapist_shared", allowed),
-        ("therapist_private", 404),
-        ("unlinked_therapist", 404),
-        ("other_client", 404),
-        ("anonymous", 401),
-        ("no_scope", 403),
-    ]

@@ -5,9 +5,10 @@ import uuid
 
 import sqlalchemy as sa
 
-from tests.conftest import PASSWORD, assert_problem, login
+from app.auth.schemas import UserOut
+from tests.worlds import PASSWORD, assert_problem, login
 
-USER_FIELDS = {"id", "email", "display_name", "role", "timezone", "created_at"}
+USER_FIELDS = set(UserOut.model_fields)
 
 
 def registration(**overrides):
@@ -97,19 +98,21 @@ async def test_short_password_names_the_field(client):
 
 
 async def test_me_answers_the_callers_account(client, make_user):
-    ann = await make_user("therapist", timezone="America/New_York")
-    r = await client.get("/v1/me", headers=ann.headers)
-    assert r.status_code == 200
-    body = r.json()
-    assert set(body) == USER_FIELDS
-    assert body == {
-        "id": ann.id,
-        "email": ann.email,
-        "display_name": ann.display_name,
-        "role": "therapist",
-        "timezone": "America/New_York",
-        "created_at": body["created_at"],
-    }
+    # Registered and logged in (make_user), a therapist and a client each read their own.
+    for role, timezone in (("therapist", "America/New_York"), ("client", "UTC")):
+        ann = await make_user(role, timezone=timezone)
+        r = await client.get("/v1/me", headers=ann.headers)
+        assert r.status_code == 200
+        body = r.json()
+        assert set(body) == USER_FIELDS
+        assert body == {
+            "id": ann.id,
+            "email": ann.email,
+            "display_name": ann.display_name,
+            "role": role,
+            "timezone": timezone,
+            "created_at": body["created_at"],
+        }
 
 
 async def test_me_without_a_token_is_401(client):

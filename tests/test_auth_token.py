@@ -1,13 +1,10 @@
 """The OAuth 2.0 token endpoint: password grant, RFC 6749 error bodies, scopes."""
 
 import pytest
-from fastapi import APIRouter
 from pwdlib import PasswordHash
 
-from app.auth.dependencies import principal_with
-from app.auth.routing import AuthenticatedRoute
 from app.core.security import decode_access_token
-from tests.conftest import PASSWORD, assert_problem, login
+from tests.worlds import PASSWORD, assert_problem, login
 
 ALL_RESOURCE_SCOPES = [
     "goals:read",
@@ -28,27 +25,6 @@ def assert_oauth_error(response, error):
     assert body["error"] == error
     assert isinstance(body["error_description"], str) and body["error_description"]
     return body
-
-
-@pytest.fixture
-def scoped_routes(app_instance):
-    """Two probe routes behind resource scopes, as domain routers will declare them."""
-    probe = APIRouter(route_class=AuthenticatedRoute)
-
-    @probe.get("/v1/_probe/read")
-    async def probe_read(p: principal_with("goals:read")) -> dict:
-        return {"scopes": sorted(p.scopes)}
-
-    @probe.get("/v1/_probe/write")
-    async def probe_write(p: principal_with("goals:write")) -> dict:
-        return {"scopes": sorted(p.scopes)}
-
-    @probe.get("/v1/_probe/therapist")
-    async def probe_therapist(p: principal_with("therapist")) -> dict:
-        return {"role": str(p.role)}
-
-    app_instance.include_router(probe)
-    return app_instance
 
 
 async def test_password_grant_answers_tokens_with_no_store(client, make_user):

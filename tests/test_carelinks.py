@@ -5,20 +5,8 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import assert_problem
-
-
-async def invite(client, therapist) -> str:
-    r = await client.post("/v1/care-invites", headers=therapist.headers)
-    assert r.status_code == 201, r.text
-    return r.json()["code"]
-
-
-async def link(client, therapist, patient) -> dict:
-    code = await invite(client, therapist)
-    r = await client.post("/v1/care-links", json={"code": code}, headers=patient.headers)
-    assert r.status_code == 201, r.text
-    return r.json()
+from app.carelinks.schemas import CareLinkOut, InviteOut
+from tests.worlds import assert_problem, invite, link
 
 
 async def test_invite_code_is_random_hashed_and_expires_in_seven_days(
@@ -28,7 +16,7 @@ async def test_invite_code_is_random_hashed_and_expires_in_seven_days(
     r = await client.post("/v1/care-invites", headers=therapist.headers)
     assert r.status_code == 201
     body = r.json()
-    assert set(body) == {"code", "expires_at"}
+    assert set(body) == set(InviteOut.model_fields)
     assert body["expires_at"].endswith("Z")
     expires = dt.datetime.fromisoformat(body["expires_at"])
     left = expires - dt.datetime.now(dt.UTC)
@@ -54,7 +42,7 @@ async def test_redeem_creates_link_with_both_parties(client, make_user):
     )
     assert r.status_code == 201, r.text
     body = r.json()
-    assert set(body) == {"id", "therapist", "client", "created_at"}
+    assert set(body) == set(CareLinkOut.model_fields)
     assert body["therapist"] == {"id": therapist.id, "display_name": "Dr Rivera"}
     assert body["client"] == {"id": patient.id, "display_name": "Sam"}
     assert body["created_at"].endswith("Z")

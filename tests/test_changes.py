@@ -12,7 +12,7 @@ from app.core.db import new_session
 from app.core.unit_of_work import CommitContext, run_before_commit_hooks
 from app.goals.schemas import GoalCreate
 from app.goals.service import create_goal
-from tests.test_goals import new_goal
+from tests.worlds import new_goal
 
 
 def _changes(sync_engine) -> list[tuple]:

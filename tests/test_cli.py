@@ -17,7 +17,7 @@ from app.cli import cli
 from app.core import db
 from app.core.config import get_settings
 from app.models import metadata
-from tests.conftest import PASSWORD
+from tests.worlds import PASSWORD
 
 runner = CliRunner()
 WAYPOINT = Path(sys.executable).parent / "waypoint"

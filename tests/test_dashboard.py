@@ -7,10 +7,7 @@ import datetime as dt
 import pytest
 
 from app.reviews import due
-from tests.conftest import assert_problem
-from tests.test_encouragements import add_step
-from tests.test_reviews import create_goal, link, scoped_headers
-from tests.test_reviews_due import set_due
+from tests.worlds import add_step, assert_problem, link, new_goal, scoped_headers, set_due
 
 
 async def review(client, actor, goal, **body) -> None:
@@ -38,15 +35,15 @@ async def test_dashboard_numbers(client, make_user, sync_engine, monkeypatch):
     stranger = await make_user("client", name="Cleo")  # not linked: never listed
     await link(client, therapist, ana)
     await link(client, therapist, ben)
-    await create_goal(client, stranger, review_every_days=1)
+    await new_goal(client, stranger, review_every_days=1)
 
-    sleep = await create_goal(client, ana, title="Sleep", gas_weight=3, review_every_days=7)
-    walks = await create_goal(client, ana, title="Walks", gas_weight=1, review_every_days=7)
-    calm = await create_goal(client, ana, title="Calm", review_every_days=7)
-    secret = await create_goal(
+    sleep = await new_goal(client, ana, title="Sleep", gas_weight=3, review_every_days=7)
+    walks = await new_goal(client, ana, title="Walks", gas_weight=1, review_every_days=7)
+    calm = await new_goal(client, ana, title="Calm", review_every_days=7)
+    secret = await new_goal(
         client, ana, title="Secret", visibility="private", gas_weight=9, review_every_days=7
     )
-    paused = await create_goal(client, ana, title="Paused", gas_weight=5, review_every_days=7)
+    paused = await new_goal(client, ana, title="Paused", gas_weight=5, review_every_days=7)
 
     for step in [await add_step(client, ana, sleep["id"]) for _ in range(2)][:1]:
         await done(client, ana, step)
@@ -145,7 +142,7 @@ async def test_dashboard_query_count_is_fixed(client, make_user, count_statement
     for i in range(clients):
         patient = await make_user("client", name=f"Client {i}")
         await link(client, therapist, patient)
-        goal = await create_goal(client, patient, gas_weight=2, review_every_days=3)
+        goal = await new_goal(client, patient, gas_weight=2, review_every_days=3)
         await add_step(client, patient, goal["id"])
         await review(client, patient, goal, rating=5, gas_score=i % 3 - 1)
     count_statements.statements.clear()
@@ -160,7 +157,7 @@ async def test_ended_link_leaves_the_dashboard(client, make_user):
     therapist = await make_user("therapist")
     patient = await make_user("client")
     await link(client, therapist, patient)
-    await create_goal(client, patient)
+    await new_goal(client, patient)
     assert len((await dashboard(client, therapist))["items"]) == 1
     links = (await client.get("/v1/care-links", headers=therapist.headers)).json()["items"]
     r = await client.delete(f"/v1/care-links/{links[0]['id']}", headers=therapist.headers)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 
 from app.auth.routing import PublicRoute
 from app.core.body_limit import BodyLimitMiddleware
-from tests.conftest import PASSWORD, assert_problem
+from tests.worlds import PASSWORD, assert_problem
 
 MIB = 1024 * 1024
 
@@ -47,7 +47,7 @@ async def lenient_client(probes):
 
 
 async def test_unknown_routes_are_404(client):
-    for path in ("/nothing", "/v1/nothing", "/v1/me/tokens/a/b", "/v2/me"):
+    for path in ("/nothing", "/v1/nothing", "/v1/nothing-here", "/v1/me/tokens/a/b", "/v2/me"):
         body = assert_problem(await client.get(path), 404, "not-found")
         assert set(body) <= {"type", "title", "status", "detail"}
 

@@ -10,7 +10,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.goal import Goal
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from tests.conftest import login
+from tests.worlds import link, login
 
 FHIR_JSON = "application/fhir+json"
 # R4 value sets (https://hl7.org/fhir/R4/valueset-goal-status.html and friends).
@@ -68,12 +68,6 @@ def bundle(response) -> dict:
         assert entry["fullUrl"].endswith(f"/v1/fhir/Goal/{entry['resource']['id']}")
         assert entry["fullUrl"].startswith("http")
     return body
-
-
-async def link(client, therapist, patient) -> None:
-    code = (await client.post("/v1/care-invites", headers=therapist.headers)).json()["code"]
-    r = await client.post("/v1/care-links", json={"code": code}, headers=patient.headers)
-    assert r.status_code == 201, r.text
 
 
 async def test_every_field_is_mapped(client, make_user):

@@ -6,27 +6,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import assert_problem
-
-GAS = {"-2": "stays home", "-1": "one walk", "0": "three walks", "1": "five walks", "2": "daily"}
-GOAL_FIELDS = {
-    "id", "client_id", "created_by", "title", "description", "motivation", "success_criteria",
-    "category", "priority", "status", "achievement_status", "visibility", "target_date",
-    "review_every_days", "next_review_due", "external_id", "gas_levels", "gas_weight",
-    "completed_at", "version", "created_at", "updated_at", "progress",
-}  # fmt: skip
-
-
-async def link(client, therapist, patient) -> None:
-    code = (await client.post("/v1/care-invites", headers=therapist.headers)).json()["code"]
-    r = await client.post("/v1/care-links", json={"code": code}, headers=patient.headers)
-    assert r.status_code == 201, r.text
-
-
-async def new_goal(client, actor, **fields) -> dict:
-    r = await client.post("/v1/goals", json={"title": "Walk", **fields}, headers=actor.headers)
-    assert r.status_code == 201, r.text
-    return r.json()
+from app.goals.schemas import GoalOut
+from tests.worlds import GAS, assert_problem, link, new_goal
 
 
 async def test_client_creates_goal_with_every_field(client, make_user):
@@ -48,7 +29,7 @@ async def test_client_creates_goal_with_every_field(client, make_user):
     r = await client.post("/v1/goals", json=body, headers=patient.headers)
     assert r.status_code == 201, r.text
     goal = r.json()
-    assert set(goal) == GOAL_FIELDS
+    assert set(goal) == set(GoalOut.model_fields)
     assert r.headers["location"] == f"/v1/goals/{goal['id']}"
     assert r.headers["etag"] == '"1"'
     assert goal["title"] == "Walk in the park"

@@ -1,48 +1,36 @@
 """The authorization matrix of api.md section 3, for every goal, step and care-link endpoint.
 
-Callers: the client who owns the data, their linked therapist, an unlinked therapist, another
-client, an anonymous caller, and the owner with a token lacking the scope the route needs.
+Callers: ``tests.worlds.CALLERS`` in the shared world (``make_world``); the reads of a goal and
+of its steps expect the shared ``caller_matrix``; ``no_scope`` is the owner with a token
+lacking the scope the route needs.
 Every denied request is followed by a look at the tables proving that nothing changed.
 """
-
-from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import assert_problem, login
+from tests.worlds import CALLERS, World, assert_problem, caller_statuses, invite, login, make_world
 
-ACTORS = ("owner", "therapist", "unlinked", "other", "anonymous", "no_scope")
 WATCHED_TABLES = ("goals", "steps", "care_links", "care_invites", "encouragements", "changes")
 SLUGS = {401: "unauthorized", 403: None, 404: "not-found"}
 
 
-@dataclass
-class World:
-    actors: dict
-    ids: dict
-    owner_headers: dict
-
-
-async def build_world(client, make_user, needs: str) -> World:
-    owner = await make_user("client")
-    therapist = await make_user("therapist")
-    unlinked = await make_user("therapist")
-    other = await make_user("client")
-    # The owner again, with a token lacking the scope this route needs (care links need none).
+async def build_world(client, make_user, needs: str) -> tuple[World, dict, dict[str, str]]:
+    """The shared world, what the cases below point at (``ids``), and the owner's token
+    lacking the scope the route needs (care links need none)."""
+    world = await make_world(client, make_user)
+    owner, therapist = world.owner, world.therapist
     scope = {"read": "goals:write", "write": "goals:read", "role": "reviews:read"}[needs]
     token = (await login(client, owner.email, scope=scope)).json()
     assert token["scope"].split() == ["client", scope], token
-    code = (await client.post("/v1/care-invites", headers=therapist.headers)).json()["code"]
-    link = (await client.post("/v1/care-links", json={"code": code}, headers=owner.headers)).json()
+    lacking = {"Authorization": f"Bearer {token['access_token']}"}
 
     async def post(path, body, actor=owner):
         r = await client.post(path, json=body, headers=actor.headers)
         assert r.status_code == 201, r.text
         return r.json()["id"]
 
-    shared = await post("/v1/goals", {"title": "shared"})
-    private = await post("/v1/goals", {"title": "private", "visibility": "private"})
+    shared, private = world.shared["id"], world.private["id"]
     proposed = await post("/v1/goals", {"title": "by therapist", "client_id": owner.id}, therapist)
     ids = {
         "shared": shared,
@@ -50,19 +38,11 @@ async def build_world(client, make_user, needs: str) -> World:
         "proposed": proposed,
         "shared_step": await post(f"/v1/goals/{shared}/steps", {"title": "s"}),
         "private_step": await post(f"/v1/goals/{private}/steps", {"title": "p"}),
-        "link": link["id"],
+        "link": world.care_link["id"],
         "owner": owner.id,
-        "code": (await client.post("/v1/care-invites", headers=unlinked.headers)).json()["code"],
+        "code": await invite(client, world.stranger_therapist),
     }
-    actors = {
-        "owner": owner.headers,
-        "therapist": therapist.headers,
-        "unlinked": unlinked.headers,
-        "other": other.headers,
-        "anonymous": {},
-        "no_scope": {"Authorization": f"Bearer {token['access_token']}"},
-    }
-    return World(actors, ids, owner.headers)
+    return world, ids, lacking
 
 
 def snapshot(sync_engine) -> dict:
@@ -76,10 +56,10 @@ def snapshot(sync_engine) -> dict:
         }
 
 
-# name: (method, path, body, scope the route needs, {actor: expected status})
-S, P = "shared", "private"
-READ_SHARED = dict(owner=200, therapist=200, unlinked=404, other=404, anonymous=401, no_scope=403)
-READ_PRIVATE = {**READ_SHARED, "therapist": 404}
+# Reads of the shared and the private goal (and of their steps): the shared caller matrix.
+READ_SHARED = caller_statuses(200, "shared")
+READ_PRIVATE = caller_statuses(200, "private")
+# name: (method, path, body, scope the route needs, {caller: expected status})
 CASES = {
     "goals_get_shared": ("GET", "/v1/goals/{shared}", None, "read", READ_SHARED),
     "goals_get_private": ("GET", "/v1/goals/{private}", None, "read", READ_PRIVATE),
@@ -89,11 +69,13 @@ CASES = {
     "steps_get_private": ("GET", "/v1/steps/{private_step}", None, "read", READ_PRIVATE),
     "goals_list": (
         "GET", "/v1/goals", None, "read",
-        dict(owner=200, therapist=200, unlinked=200, other=200, anonymous=401, no_scope=403),
+        dict(owner=200, therapist=200, unlinked_therapist=200, other_client=200,
+             anonymous=401, no_scope=403),
     ),
     "goals_create": (
         "POST", "/v1/goals", {"title": "new", "client_id": "{owner}"}, "write",
-        dict(owner=201, therapist=201, unlinked=404, other=404, anonymous=401, no_scope=403),
+        dict(owner=201, therapist=201, unlinked_therapist=404, other_client=404,
+             anonymous=401, no_scope=403),
     ),
     "goals_update_shared": (
         "PATCH", "/v1/goals/{shared}", {"title": "changed"}, "write", READ_SHARED | {"owner": 200},
@@ -134,19 +116,23 @@ CASES = {
     ),
     "care_invites_create": (
         "POST", "/v1/care-invites", None, "role",
-        dict(owner=403, therapist=201, unlinked=201, other=403, anonymous=401, no_scope=403),
+        dict(owner=403, therapist=201, unlinked_therapist=201, other_client=403,
+             anonymous=401, no_scope=403),
     ),
     "care_links_create": (
         "POST", "/v1/care-links", {"code": "{code}"}, "role",
-        dict(owner=201, therapist=403, unlinked=403, other=201, anonymous=401, no_scope=201),
+        dict(owner=201, therapist=403, unlinked_therapist=403, other_client=201,
+             anonymous=401, no_scope=201),
     ),
     "care_links_list": (
         "GET", "/v1/care-links", None, "role",
-        dict(owner=200, therapist=200, unlinked=200, other=200, anonymous=401, no_scope=200),
+        dict(owner=200, therapist=200, unlinked_therapist=200, other_client=200,
+             anonymous=401, no_scope=200),
     ),
     "care_links_delete": (
         "DELETE", "/v1/care-links/{link}", None, "role",
-        dict(owner=204, therapist=204, unlinked=404, other=404, anonymous=401, no_scope=204),
+        dict(owner=204, therapist=204, unlinked_therapist=404, other_client=404,
+             anonymous=401, no_scope=204),
     ),
 }  # fmt: skip
 
@@ -159,14 +145,14 @@ def fill(template, ids):
     return template
 
 
-@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("actor", CALLERS)
 @pytest.mark.parametrize("case", list(CASES))
 async def test_matrix(client, make_user, sync_engine, case, actor):
     method, path, body, needs, expected = CASES[case]
-    world = await build_world(client, make_user, needs)
+    world, ids, lacking = await build_world(client, make_user, needs)
     before = snapshot(sync_engine)
     r = await client.request(
-        method, fill(path, world.ids), json=fill(body, world.ids), headers=world.actors[actor]
+        method, fill(path, ids), json=fill(body, ids), headers=world.headers_for(actor, lacking)
     )
     status = expected[actor]
     if status >= 400:
@@ -184,50 +170,47 @@ async def test_matrix(client, make_user, sync_engine, case, actor):
 
 
 async def test_lists_show_exactly_what_each_caller_may_see(client, make_user):
-    world = await build_world(client, make_user, "read")
-    ids = world.ids
+    world, ids, _ = await build_world(client, make_user, "read")
 
     async def listed(actor):
-        r = await client.get("/v1/goals", headers=world.actors[actor])
+        r = await client.get("/v1/goals", headers=world.headers_for(actor))
         return {g["id"] for g in r.json()["items"]}
 
     assert await listed("owner") == {ids["shared"], ids["private"], ids["proposed"]}
     assert await listed("therapist") == {ids["shared"], ids["proposed"]}
-    assert await listed("unlinked") == set()
-    assert await listed("other") == set()
-    r = await client.get(f"/v1/goals?client_id={ids['owner']}", headers=world.actors["other"])
+    assert await listed("unlinked_therapist") == set()
+    assert await listed("other_client") == set()
+    r = await client.get(f"/v1/goals?client_id={ids['owner']}", headers=world.other_client.headers)
     assert r.json()["items"] == []
 
 
 async def test_therapist_cannot_make_a_goal_private(client, make_user, sync_engine):
-    world = await build_world(client, make_user, "write")
+    world, ids, _ = await build_world(client, make_user, "write")
     before = snapshot(sync_engine)
     r = await client.patch(
-        f"/v1/goals/{world.ids['shared']}",
+        f"/v1/goals/{ids['shared']}",
         json={"visibility": "private"},
-        headers=world.actors["therapist"],
+        headers=world.therapist.headers,
     )
     assert_problem(r, 403, "forbidden")
     assert snapshot(sync_engine) == before
     r = await client.patch(
-        f"/v1/goals/{world.ids['shared']}",
+        f"/v1/goals/{ids['shared']}",
         json={"visibility": "private"},
-        headers=world.actors["owner"],
+        headers=world.owner.headers,
     )
     assert r.status_code == 200
-    r = await client.get(f"/v1/goals/{world.ids['shared']}", headers=world.actors["therapist"])
+    r = await client.get(f"/v1/goals/{ids['shared']}", headers=world.therapist.headers)
     assert_problem(r, 404, "not-found")
 
 
 async def test_therapist_access_is_logged_for_the_client(client, make_user, sync_engine):
-    world = await build_world(client, make_user, "read")
-    therapist = world.actors["therapist"]
+    world, ids, _ = await build_world(client, make_user, "read")
+    therapist = world.therapist.headers
     await client.get("/v1/goals", headers=therapist)
-    await client.get(f"/v1/goals/{world.ids['shared']}", headers=therapist)
-    await client.get(f"/v1/goals/{world.ids['shared']}/steps", headers=therapist)
-    await client.patch(
-        f"/v1/steps/{world.ids['shared_step']}", json={"title": "t"}, headers=therapist
-    )
+    await client.get(f"/v1/goals/{ids['shared']}", headers=therapist)
+    await client.get(f"/v1/goals/{ids['shared']}/steps", headers=therapist)
+    await client.patch(f"/v1/steps/{ids['shared_step']}", json={"title": "t"}, headers=therapist)
     with sync_engine.connect() as conn:
         rows = conn.execute(
             sa.text("SELECT action, object_type FROM access_log WHERE actor_role = 'therapist'")
@@ -239,7 +222,7 @@ async def test_therapist_access_is_logged_for_the_client(client, make_user, sync
     assert ("read", "step") in entries
     # The owner's own reads are not logged.
     before = len(entries)
-    await client.get("/v1/goals", headers=world.actors["owner"])
+    await client.get("/v1/goals", headers=world.owner.headers)
     with sync_engine.connect() as conn:
         after = conn.execute(sa.text("SELECT count(*) FROM access_log")).scalar_one()
     assert after == before

@@ -2,8 +2,7 @@
 
 import pytest
 
-from tests.conftest import assert_problem
-from tests.test_goals import GAS, new_goal
+from tests.worlds import GAS, assert_problem, new_goal
 
 
 @pytest.mark.parametrize(

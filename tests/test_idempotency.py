@@ -5,8 +5,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import assert_problem
-from tests.test_goals import new_goal
+from tests.worlds import assert_problem, new_goal
 
 
 def count(sync_engine, table: str) -> int:

@@ -7,7 +7,7 @@ import structlog
 from fastapi import APIRouter
 
 from app.auth.routing import PublicRoute
-from tests.conftest import PASSWORD, login
+from tests.worlds import PASSWORD, login
 
 
 def log_lines(capsys) -> list[dict]:

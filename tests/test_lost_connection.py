@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request
 
 from app.auth.routing import PublicRoute
 from app.core.db import get_read_engine
-from tests.conftest import BACKEND, assert_problem
-from tests.test_goals import new_goal
+from tests.conftest import BACKEND
+from tests.worlds import assert_problem, new_goal
 
 
 def _lost() -> sa.exc.DBAPIError:

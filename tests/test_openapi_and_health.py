@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ AUTH_OPERATIONS = {
     ("get", "/readyz"): "health_ready",
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
+COMMITTED = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 
 
 @pytest.fixture
@@ -177,3 +179,9 @@ async def test_auth_success_responses_have_named_schemas(document):
         }
     for method, path in (("post", "/v1/auth/logout"), ("delete", "/v1/me/tokens/{token_id}")):
         assert "204" in document["paths"][path][method]["responses"]
+
+
+async def test_committed_openapi_matches_served(client):
+    served = (await client.get("/openapi.json")).json()
+    committed = json.loads(COMMITTED.read_text())
+    assert served == committed, "openapi/openapi.json is stale: run `make openapi`"

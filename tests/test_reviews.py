@@ -3,81 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import anyio
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import Actor, assert_problem, caller_matrix, login
-
-ANONYMOUS = {}
-
-
-@dataclass
-class World:
-    """A client with a shared and a private goal, their therapist, and people who are neither."""
-
-    owner: Actor
-    therapist: Actor
-    stranger_therapist: Actor
-    other_client: Actor
-    shared: dict
-    private: dict
-
-    def headers_for(self, who: str, lacking: dict[str, str] | None = None) -> dict[str, str]:
-        return {
-            "owner": self.owner.headers,
-            "therapist_shared": self.therapist.headers,
-            "therapist_private": self.therapist.headers,
-            "unlinked_therapist": self.stranger_therapist.headers,
-            "other_client": self.other_client.headers,
-            "anonymous": ANONYMOUS,
-            "no_scope": lacking or {},
-        }[who]
-
-    def goal_for(self, who: str) -> dict:
-        return self.private if who == "therapist_private" else self.shared
-
-
-async def link(client, therapist: Actor, patient: Actor) -> dict:
-    r = await client.post("/v1/care-invites", headers=therapist.headers)
-    assert r.status_code == 201, r.text
-    r = await client.post(
-        "/v1/care-links", json={"code": r.json()["code"]}, headers=patient.headers
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def create_goal(client, actor: Actor, **fields) -> dict:
-    body = {"title": "Feel content again", **fields}
-    r = await client.post("/v1/goals", json=body, headers=actor.headers)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def make_world(client, make_user, *, timezone: str = "UTC") -> World:
-    owner = await make_user("client", timezone=timezone)
-    therapist = await make_user("therapist")
-    await link(client, therapist, owner)
-    shared = await create_goal(client, owner, review_every_days=7)
-    private = await create_goal(client, owner, title="Private", visibility="private")
-    return World(
-        owner=owner,
-        therapist=therapist,
-        stranger_therapist=await make_user("therapist"),
-        other_client=await make_user("client"),
-        shared=shared,
-        private=private,
-    )
-
-
-async def scoped_headers(client, actor: Actor, scope: str) -> dict[str, str]:
-    r = await login(client, actor.email, scope=scope)
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
+from app.reviews.schemas import ReviewOut
+from tests.worlds import (
+    Actor,
+    assert_problem,
+    caller_matrix,
+    make_world,
+    new_goal,
+    scoped_headers,
+)
 
 WHO = caller_matrix(201)
 
@@ -99,10 +38,7 @@ async def test_add_review_matrix(client, make_user, who, expected):
         role = "client" if who == "owner" else "therapist"
         assert body["author_role"] == role
         assert body["goal_id"] == goal["id"]
-        assert set(body) == {
-            "id", "goal_id", "author_id", "author_role", "rating", "gas_score",
-            "achievement_status", "reflection", "next_steps", "created_at",
-        }  # fmt: skip
+        assert set(body) == set(ReviewOut.model_fields)
         return
     slug = {401: "unauthorized", 403: "insufficient-scope", 404: "not-found"}[expected]
     assert_problem(r, expected, slug)
@@ -190,7 +126,7 @@ async def test_review_updates_the_goal(client, make_user):
 
 async def test_review_without_interval_leaves_no_due_date(client, make_user):
     owner = await make_user("client")
-    goal = await create_goal(client, owner)
+    goal = await new_goal(client, owner)
     r = await client.post(
         f"/v1/goals/{goal['id']}/reviews", json={"rating": 5}, headers=owner.headers
     )
@@ -219,7 +155,7 @@ async def test_review_without_interval_leaves_no_due_date(client, make_user):
 )
 async def test_review_validation(client, make_user, body):
     owner = await make_user("client")
-    goal = await create_goal(client, owner, review_every_days=3)
+    goal = await new_goal(client, owner, review_every_days=3)
     r = await client.post(f"/v1/goals/{goal['id']}/reviews", json=body, headers=owner.headers)
     assert_problem(r, 422, "validation-error")
     after = (await client.get(f"/v1/goals/{goal['id']}", headers=owner.headers)).json()
@@ -230,7 +166,7 @@ async def test_review_validation(client, make_user, body):
 
 async def test_review_bounds_are_accepted(client, make_user):
     owner = await make_user("client")
-    goal = await create_goal(client, owner)
+    goal = await new_goal(client, owner)
     for body in ({"rating": 0, "gas_score": -2}, {"rating": 10, "gas_score": 2}):
         r = await client.post(f"/v1/goals/{goal['id']}/reviews", json=body, headers=owner.headers)
         assert r.status_code == 201, r.text
@@ -238,7 +174,7 @@ async def test_review_bounds_are_accepted(client, make_user):
 
 async def test_reviews_are_append_only(client, make_user):
     owner = await make_user("client")
-    goal = await create_goal(client, owner)
+    goal = await new_goal(client, owner)
     review = (
         await client.post(
             f"/v1/goals/{goal['id']}/reviews", json={"rating": 5}, headers=owner.headers
@@ -260,7 +196,7 @@ async def test_reviews_are_append_only(client, make_user):
 
 async def test_review_on_unknown_or_deleted_goal_is_404(client, make_user):
     owner = await make_user("client")
-    goal = await create_goal(client, owner)
+    goal = await new_goal(client, owner)
     for goal_id in ("not-a-uuid", "0190f000-0000-7000-8000-000000000000"):
         r = await client.post(
             f"/v1/goals/{goal_id}/reviews", json={"rating": 5}, headers=owner.headers
@@ -277,7 +213,7 @@ async def test_review_on_unknown_or_deleted_goal_is_404(client, make_user):
 
 async def test_reviews_paginate_by_keyset(client, make_user):
     owner = await make_user("client")
-    goal = await create_goal(client, owner)
+    goal = await new_goal(client, owner)
     for rating in range(5):
         r = await client.post(
             f"/v1/goals/{goal['id']}/reviews", json={"rating": rating}, headers=owner.headers
@@ -306,7 +242,7 @@ async def test_reviews_paginate_by_keyset(client, make_user):
 
 async def test_idempotency_key_replays_a_review(client, make_user, sync_engine):
     owner = await make_user("client")
-    goal = await create_goal(client, owner, review_every_days=7)
+    goal = await new_goal(client, owner, review_every_days=7)
     headers = {**owner.headers, "Idempotency-Key": "review-1"}
     first = await client.post(
         f"/v1/goals/{goal['id']}/reviews", json={"rating": 8}, headers=headers

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
-import sqlalchemy as sa
 
-from app.models import Goal
 from app.reviews import due
-from tests.conftest import assert_problem
-from tests.test_reviews import create_goal, link, scoped_headers
-
-GOALS = Goal.__table__
+from tests.worlds import assert_problem, link, new_goal, scoped_headers, set_due
 
 
 def freeze(monkeypatch, at: dt.datetime) -> None:
     monkeypatch.setattr(due, "now", lambda: at)
-
-
-def set_due(engine: sa.Engine, goal_id: str, day: dt.date | None, **values) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            GOALS.update()
-            .where(GOALS.c.id == uuid.UUID(goal_id))
-            .values(next_review_due=day, **values)
-        )
 
 
 def d(text: str) -> dt.date:
@@ -56,7 +41,7 @@ async def far_apart(client, make_user, sync_engine):
         "utc-26": (utc, "2026-11-26"),
     }
     for title, (owner, day) in goals.items():
-        goal = await create_goal(client, owner, title=title, review_every_days=7)
+        goal = await new_goal(client, owner, title=title, review_every_days=7)
         set_due(sync_engine, goal["id"], d(day))
     return {"therapist": therapist, "kiri": kiri, "pago": pago, "utc": utc}
 
@@ -104,12 +89,12 @@ async def test_due_lists_only_visible_active_goals(client, make_user, sync_engin
     therapist = await make_user("therapist")
     stranger = await make_user("therapist")
     await link(client, therapist, owner)
-    shared = await create_goal(client, owner, title="shared", review_every_days=7)
-    private = await create_goal(
+    shared = await new_goal(client, owner, title="shared", review_every_days=7)
+    private = await new_goal(
         client, owner, title="private", review_every_days=7, visibility="private"
     )
-    paused = await create_goal(client, owner, title="paused", review_every_days=7)
-    gone = await create_goal(client, owner, title="deleted", review_every_days=7)
+    paused = await new_goal(client, owner, title="paused", review_every_days=7)
+    gone = await new_goal(client, owner, title="deleted", review_every_days=7)
     for goal in (shared, private, paused, gone):
         set_due(sync_engine, goal["id"], d("2026-11-20"))
     set_due(sync_engine, paused["id"], d("2026-11-20"), status="on_hold")
@@ -156,7 +141,7 @@ async def test_review_sets_next_due_in_the_clients_timezone(
     owner = await make_user("client", timezone=timezone)
     therapist = await make_user("therapist", timezone="Europe/Berlin")
     await link(client, therapist, owner)
-    goal = await create_goal(client, owner, review_every_days=7)
+    goal = await new_goal(client, owner, review_every_days=7)
     # Even when the therapist writes the review, the client's calendar counts.
     r = await client.post(
         f"/v1/goals/{goal['id']}/reviews", json={"rating": 6}, headers=therapist.headers

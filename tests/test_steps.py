@@ -8,21 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.models import Step, new_id
-from tests.conftest import assert_problem
-from tests.test_goals import new_goal
-
-STEP_FIELDS = {
-    "id", "goal_id", "title", "notes", "status", "position", "due_date", "completed_at",
-    "created_by", "version", "created_at", "updated_at",
-}  # fmt: skip
-
-
-async def add_step(client, actor, goal_id, **fields) -> dict:
-    r = await client.post(
-        f"/v1/goals/{goal_id}/steps", json={"title": "step", **fields}, headers=actor.headers
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+from app.steps.schemas import StepOut
+from tests.worlds import add_step, assert_problem, celebrations, goal_of, new_goal
 
 
 async def titles(client, actor, goal_id) -> list[str]:
@@ -31,10 +18,6 @@ async def titles(client, actor, goal_id) -> list[str]:
     items = r.json()["items"]
     assert [s["position"] for s in items] == list(range(len(items)))  # contiguous, 0-based
     return [s["title"] for s in items]
-
-
-async def goal_of(client, actor, goal_id) -> dict:
-    return (await client.get(f"/v1/goals/{goal_id}", headers=actor.headers)).json()
 
 
 async def test_create_step_fields_and_headers(client, make_user):
@@ -47,7 +30,7 @@ async def test_create_step_fields_and_headers(client, make_user):
     )
     assert r.status_code == 201, r.text
     step = r.json()
-    assert set(step) == STEP_FIELDS
+    assert set(step) == set(StepOut.model_fields)
     assert r.headers["location"] == f"/v1/steps/{step['id']}" and r.headers["etag"] == '"1"'
     assert step["title"] == "Buy shoes" and step["notes"] == "comfortable"
     assert step["due_date"] == "2027-01-05" and step["status"] == "todo"
@@ -301,15 +284,3 @@ async def test_concurrent_inserts_keep_positions_contiguous(client, make_user):
     names = await titles(client, patient, gid)  # asserts 0..n-1 positions
     assert len(names) == 13 and sorted(names) == sorted(["anchor"] + [f"s{i}" for i in range(12)])
     assert (await goal_of(client, patient, gid))["progress"]["steps_total"] == 13
-
-
-def celebrations(sync_engine) -> list[str]:
-    with sync_engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.text(
-                    "SELECT message FROM encouragements WHERE kind = 'celebration' "
-                    "AND author_id IS NULL ORDER BY created_at"
-                )
-            ).scalars()
-        )

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import assert_problem
+from tests.worlds import assert_problem
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"  # conftest's WAYPOINT_SECRET_KEY
 

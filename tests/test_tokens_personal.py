@@ -6,27 +6,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from fastapi import APIRouter
 
-from app.auth.dependencies import principal_with
-from app.auth.routing import AuthenticatedRoute
-from tests.conftest import assert_problem, login
-
-
-@pytest.fixture
-def scoped_routes(app_instance):
-    probe = APIRouter(route_class=AuthenticatedRoute)
-
-    @probe.get("/v1/_probe/read")
-    async def probe_read(p: principal_with("goals:read")) -> dict:
-        return {"scopes": sorted(p.scopes)}
-
-    @probe.get("/v1/_probe/write")
-    async def probe_write(p: principal_with("goals:write")) -> dict:
-        return {"scopes": sorted(p.scopes)}
-
-    app_instance.include_router(probe)
-    return app_instance
+from app.auth.schemas import PersonalTokenCreated
+from tests.worlds import assert_problem, login
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -43,7 +25,7 @@ async def test_create_shows_the_token_once(client, make_user):
     r = await create_token(client, ann, expires_in_days=30)
     assert r.status_code == 201, r.text
     body = r.json()
-    assert set(body) == {"id", "name", "scopes", "expires_at", "token"}
+    assert set(body) == set(PersonalTokenCreated.model_fields) and body["token"]
     assert uuid.UUID(body["id"])
     assert body["name"] == "sync script"
     assert body["scopes"] == ["client", "goals:read"]

@@ -8,7 +8,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import assert_problem
+from tests.worlds import assert_problem, link
 
 EVENTS = [
     "goal.created",
@@ -19,12 +19,6 @@ EVENTS = [
     "encouragement.created",
 ]
 PUBLIC_URL = "https://hooks.example.com/waypoint"
-
-
-async def link(client, therapist, patient) -> None:
-    code = (await client.post("/v1/care-invites", headers=therapist.headers)).json()["code"]
-    r = await client.post("/v1/care-links", json={"code": code}, headers=patient.headers)
-    assert r.status_code == 201, r.text
 
 
 async def subscribe(client, actor, events=EVENTS, url=PUBLIC_URL) -> dict:

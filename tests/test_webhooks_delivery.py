@@ -26,7 +26,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PASSWORD
+from tests.worlds import PASSWORD
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 WAYPOINT = str(Path(sys.executable).with_name("waypoint"))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import Request, Response
@@ -10,9 +10,11 @@ from pydantic import BaseModel
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
+from app.auth.schemas import RoleName
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import set_next_link
+from app.core.openapi import Component
 from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from app.models import AccessLogEntry, User
 
@@ -23,13 +25,13 @@ ClientPrincipal = principal_with("client")
 class Actor(BaseModel):
     id: uuid.UUID | None
     display_name: str | None
-    role: Literal["client", "therapist"]
+    role: RoleName
 
 
 class AccessLogItem(BaseModel):
     at: dt.datetime
     actor: Actor
-    action: Literal["read", "create", "update", "delete"]
+    action: Annotated[Literal["read", "create", "update", "delete"], Component("AccessAction")]
     object_type: str
     object_id: uuid.UUID
 

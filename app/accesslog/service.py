@@ -73,8 +73,5 @@ async def write_access_log(context: CommitContext) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    if context.method == "GET" and session.bind.dialect.name == "sqlite":
-        # End the read snapshot first: under WAL a reader cannot upgrade to a writer once
-        # someone else has committed, but a fresh transaction that starts by writing can.
-        await session.commit()
+    await context.start_writing()
     await session.execute(sa.insert(AccessLogEntry), pending)

@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
 from app.auth.scopes import Scope
+from app.core.openapi import Component
 from app.core.schemas import RequestBody, ResponseBody, TimeZoneName
 
+RoleName = Annotated[Literal["client", "therapist"], Component("Role")]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -16,7 +18,7 @@ class RegisterRequest(RequestBody):
     email: EmailStr
     password: str = Field(min_length=10, max_length=1024)
     display_name: DisplayName
-    role: Literal["client", "therapist"]
+    role: RoleName
     timezone: TimeZoneName = "UTC"
 
 
@@ -24,7 +26,7 @@ class UserOut(ResponseBody):
     id: uuid.UUID
     email: str
     display_name: str
-    role: Literal["client", "therapist"]
+    role: RoleName
     timezone: str
     created_at: dt.datetime
 
@@ -45,12 +47,15 @@ class TokenResponse(BaseModel):
 class OAuthError(BaseModel):
     """RFC 6749 section 5.2 error body."""
 
-    error: Literal[
-        "invalid_request",
-        "invalid_grant",
-        "unsupported_grant_type",
-        "invalid_scope",
-        "invalid_client",
+    error: Annotated[
+        Literal[
+            "invalid_request",
+            "invalid_grant",
+            "unsupported_grant_type",
+            "invalid_scope",
+            "invalid_client",
+        ],
+        Component("OAuthErrorCode"),
     ]
     error_description: str | None = None
 

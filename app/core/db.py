@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -213,11 +214,10 @@ def forget_engines() -> None:
     _sessionmakers.cache_clear()
 
 
-def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
-    bind = (
-        session_or_engine.bind if isinstance(session_or_engine, AsyncSession) else session_or_engine
-    )
-    return bind.dialect.name == "postgresql"
+def insert_unless_present(session: AsyncSession, table: sa.Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the session's database's own dialect."""
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 @lru_cache

@@ -32,6 +32,15 @@ class CommitContext:
     response: Response | None = None  # None outside HTTP
     state: dict[str, Any] = field(default_factory=dict)  # shared by the request and its hooks
 
+    async def start_writing(self) -> None:
+        """Called by a hook about to write in a read-only request (a GET's access log).
+
+        SQLite: the read snapshot ends first. Under WAL a reader cannot upgrade to a writer
+        once someone else has committed, but a fresh transaction that starts by writing can.
+        """
+        if self.method == "GET" and self.session.bind.dialect.name == "sqlite":
+            await self.session.commit()
+
 
 BeforeCommit = Callable[[CommitContext], Awaitable[None]]
 

@@ -18,8 +18,8 @@ from app.core.pagination import decode_cursor, encode_cursor
 from app.dashboard.gas import t_score_from_sums
 from app.dashboard.schemas import ClientRef, ClientSummary
 from app.goals.access import linked_clients, readable_goals
+from app.goals.documents import percent_done
 from app.models import Goal, User
-from app.progress.trend import percent_done
 from app.reviews import due
 
 

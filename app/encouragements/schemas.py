@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
+from app.core.openapi import Component
 from app.core.schemas import Message, RequestBody, ResponseBody
 
 
@@ -36,7 +37,7 @@ class EncouragementOut(ResponseBody):
     goal_id: uuid.UUID | None
     step_id: uuid.UUID | None
     message: str
-    kind: Literal["note", "celebration"]
+    kind: Annotated[Literal["note", "celebration"], Component("EncouragementKind")]
     read_at: dt.datetime | None
     created_at: dt.datetime
 

@@ -8,13 +8,14 @@ from app.core.documents import Document
 from app.goals.schemas import GoalOut, GoalProgress
 
 
-def percent(done: int, total: int) -> int:
-    """Whole percent, rounded down: 100 only when every step is done."""
-    return done * 100 // total if total else 0
+def percent_done(done: int, total: int) -> int:
+    """Whole percent, rounded down: 100 only when every step is done (the goal's
+    ``progress.percent``, the progress view and the dashboard)."""
+    return done * 100 // total if total > 0 else 0
 
 
 PROGRESS = Document(
-    GoalProgress, computed={"percent": lambda g: percent(g.steps_done, g.steps_total)}
+    GoalProgress, computed={"percent": lambda g: percent_done(g.steps_done, g.steps_total)}
 )
 GOAL = Document(GoalOut, computed={"progress": PROGRESS.render})
 

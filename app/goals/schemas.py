@@ -8,21 +8,27 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.core.openapi import Component
 from app.core.schemas import LongText, RequestBody, Title
 
-Priority = Literal["low", "medium", "high"]
-Visibility = Literal["shared", "private"]
-GoalStatus = Literal["proposed", "active", "on_hold", "completed", "cancelled"]
-AchievementStatus = Literal[
-    "in_progress",
-    "improving",
-    "worsening",
-    "no_change",
-    "achieved",
-    "sustaining",
-    "not_achieved",
-    "no_progress",
-    "not_attainable",
+Priority = Annotated[Literal["low", "medium", "high"], Component("Priority")]
+Visibility = Annotated[Literal["shared", "private"], Component("Visibility")]
+GoalStatus = Annotated[
+    Literal["proposed", "active", "on_hold", "completed", "cancelled"], Component("GoalStatus")
+]
+AchievementStatus = Annotated[
+    Literal[
+        "in_progress",
+        "improving",
+        "worsening",
+        "no_change",
+        "achieved",
+        "sustaining",
+        "not_achieved",
+        "no_progress",
+        "not_attainable",
+    ],
+    Component("AchievementStatus"),
 ]
 Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -31,10 +37,31 @@ ReviewEveryDays = Annotated[int, Field(ge=1, le=365)]
 GasWeight = Annotated[int, Field(ge=1, le=9, description="Importance x difficulty, 1..9.")]
 
 
-class GasLevels(BaseModel):
-    """Goal Attainment Scaling: what each outcome from -2 to +2 looks like for this goal."""
+GAS_KEYS = ("-2", "-1", "0", "1", "2")
 
-    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_alias=True)
+
+def _gas_levels_schema(schema: dict[str, Any]) -> None:
+    # Declared as a map whose keys are exactly the five levels, not as five properties: client
+    # generators name a property after its key, and "-2" and "2" would both become `2`.
+    level = {"type": "string", "minLength": 1, "maxLength": 500}
+    schema.pop("properties")
+    schema.pop("required")
+    schema["propertyNames"] = {"enum": list(GAS_KEYS)}
+    schema["additionalProperties"] = level
+    schema["minProperties"] = schema["maxProperties"] = len(GAS_KEYS)
+
+
+class GasLevels(BaseModel):
+    """Goal Attainment Scaling: what each outcome looks like for this goal. Exactly the keys
+    "-2" (much less than expected), "-1" (somewhat less), "0" (the expected outcome),
+    "1" (somewhat more) and "2" (much more), each 1..500 characters."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        serialize_by_alias=True,
+        validate_by_alias=True,
+        json_schema_extra=_gas_levels_schema,
+    )
 
     much_less: GasText = Field(alias="-2", description="Much less than expected.")
     somewhat_less: GasText = Field(alias="-1", description="Somewhat less than expected.")

@@ -123,24 +123,13 @@ async def create_goal(
         await _ensure_external_id_free(session, client_id, data.external_id, None)
     now = utcnow()
     row = {
+        **data.model_dump(exclude={"client_id"}),  # every field the caller may set
         "id": new_id(),
         "client_id": client_id,
         "created_by": principal.user_id,
-        "title": data.title,
-        "description": data.description,
-        "motivation": data.motivation,
-        "success_criteria": data.success_criteria,
-        "category": data.category,
-        "priority": data.priority,
         "status": "active" if principal.is_client else "proposed",
         "achievement_status": None,
-        "visibility": data.visibility,
-        "target_date": data.target_date,
-        "review_every_days": data.review_every_days,
         "next_review_due": await next_review_due(session, client_id, data.review_every_days, now),
-        "external_id": data.external_id,
-        "gas_levels": data.gas_levels.as_json() if data.gas_levels else None,
-        "gas_weight": data.gas_weight,
         "completed_at": None,
         "steps_total": 0,
         "steps_done": 0,

@@ -9,12 +9,11 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import Header, Request, Response
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.config import get_settings
-from app.core.db import utcnow
+from app.core.db import insert_unless_present, utcnow
 from app.core.errors import Conflict
 from app.core.unit_of_work import CommitContext, commit_state
 from app.models import IdempotencyKey, new_id
@@ -64,10 +63,9 @@ async def check_idempotency_key(
             table.c.created_at < cutoff,
         )
     )
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
     # A concurrent request with the same key waits here for the first one's commit.
     inserted = await session.execute(
-        dialect.insert(table)
+        insert_unless_present(session, table)
         .values(
             id=new_id(),
             user_id=principal.user_id,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
+from app.core.openapi import Component
 from app.core.schemas import ResponseBody
 
-Trend = Literal["improving", "steady", "worsening"]
+Trend = Annotated[Literal["improving", "steady", "worsening"], Component("Trend")]
 
 
 class ReviewPoint(ResponseBody):

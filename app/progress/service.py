@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
+from app.goals.documents import percent_done
 from app.models import Goal, Review, Step, User
 from app.progress.chart import ChartData, render_progress_svg
 from app.progress.schemas import ProgressOut, ReviewPoint
-from app.progress.trend import REVIEW_POINTS, percent_done, rating_trend
+from app.progress.trend import REVIEW_POINTS, rating_trend
 from app.reviews import due
 
 

@@ -31,10 +31,3 @@ def rating_trend(ratings: Sequence[int]) -> str | None:
     if difference <= -TREND_THRESHOLD:
         return "worsening"
     return "steady"
-
-
-def percent_done(steps_done: int, steps_total: int) -> int:
-    """Whole percent, rounded down so 100 means every step is done."""
-    if steps_total <= 0:
-        return 0
-    return 100 * steps_done // steps_total

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
 from app.core.schemas import LongText, RequestBody, ResponseBody
+from app.goals.schemas import AchievementStatus
 
-AchievementStatus = Literal[
-    "in_progress",
-    "improving",
-    "worsening",
-    "no_change",
-    "achieved",
-    "sustaining",
-    "not_achieved",
-    "no_progress",
-    "not_attainable",
-]
 Rating = Annotated[int, Field(strict=True, ge=0, le=10, description="How it is going, 0..10.")]
 GasScore = Annotated[
     int,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from app.core.openapi import Component
 from app.core.schemas import LongText, RequestBody, Title
 
-StepStatus = Literal["todo", "done"]
+StepStatus = Annotated[Literal["todo", "done"], Component("StepStatus")]
 MAX_STEPS_PER_GOAL = 200
 
 
