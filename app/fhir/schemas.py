@@ -4,9 +4,11 @@ The tests validate every answer against the full R4 models of ``fhir.resources``
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
+
+from app.core.openapi import Component
 
 
 class FhirCoding(BaseModel):
@@ -49,9 +51,10 @@ class FhirGoal(BaseModel):
     id: str
     meta: FhirMeta
     identifier: list[FhirIdentifier] | None = None
-    lifecycleStatus: Literal[  # noqa: N815
-        "proposed", "active", "on-hold", "completed", "cancelled"
-    ]  # fmt: skip
+    lifecycleStatus: Annotated[  # noqa: N815
+        Literal["proposed", "active", "on-hold", "completed", "cancelled"],
+        Component("FhirGoalLifecycleStatus"),
+    ]
     achievementStatus: FhirCodeableConcept | None = None  # noqa: N815
     category: list[FhirCodeableConcept] | None = None
     priority: FhirCodeableConcept | None = None
@@ -65,7 +68,7 @@ class FhirGoal(BaseModel):
 
 
 class FhirBundleLink(BaseModel):
-    relation: Literal["self", "next"]
+    relation: Annotated[Literal["self", "next"], Component("FhirLinkRelation")]
     url: str
 
 
@@ -103,7 +106,9 @@ class FhirCapabilityStatement(BaseModel):
 
 
 class FhirIssue(BaseModel):
-    severity: Literal["fatal", "error", "warning", "information"]
+    severity: Annotated[
+        Literal["fatal", "error", "warning", "information"], Component("FhirIssueSeverity")
+    ]
     code: str = Field(examples=["not-found"])
     diagnostics: str | None = None
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-EventType = Literal[
+from app.core.openapi import Component
+
+_EventType = Literal[
     "goal.created",
     "goal.updated",
     "goal.deleted",
@@ -26,7 +28,8 @@ EventType = Literal[
     "review.created",
     "encouragement.created",
 ]
-EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+EventType = Annotated[_EventType, Component("WebhookEvent")]
+EVENT_TYPES: tuple[str, ...] = get_args(_EventType)
 PENDING_EVENTS = "waypoint.webhook_events"
 
 

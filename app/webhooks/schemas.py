@@ -8,11 +8,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
+from app.core.openapi import Component
 from app.core.schemas import RequestBody
 from app.webhooks.events import EventType
 
 WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-DeliveryStatus = Literal["pending", "delivered", "failed"]
+DeliveryStatus = Annotated[
+    Literal["pending", "delivered", "failed"], Component("WebhookDeliveryStatus")
+]
 
 
 class WebhookCreate(RequestBody):
