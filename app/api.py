@@ -16,15 +16,19 @@ from app.encouragements import router as encouragements
 from app.fhir import router as fhir
 from app.goals import router as goals
 from app.health import router as health
+from app.privacy import router as privacy
 from app.progress import router as progress
 from app.reviews import router as reviews
 from app.steps import router as steps
+from app.sync import router as sync
 from app.webhooks import router as webhooks
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     auth.public_router,
     auth.router,
+    sync.router,  # early: a follower with nothing new is a hot, cheap request
+    privacy.router,
     accesslog.router,
     carelinks.router,
     goals.router,

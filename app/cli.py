@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import signal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -54,25 +56,57 @@ def serve(
         ),
     ] = EventLoop.ASYNCIO,
 ) -> None:
-    """Run the API with uvicorn."""
+    """Run the API with uvicorn.
+
+    SIGTERM (or Ctrl-C): stop accepting, let in-flight requests finish (at most
+    ``WAYPOINT_SHUTDOWN_TIMEOUT_SECONDS``), stop background workers, exit 0."""
     import uvicorn
 
     from app.core.config import get_settings
     from app.core.logging import configure_logging
 
-    configure_logging(get_settings())
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        reload=reload,
-        loop=loop.value,
-        access_log=False,  # our middleware writes one JSON line per request
-        log_config=None,  # uvicorn's own lines go through configure_logging's JSON handler
-        proxy_headers=True,
-    )
+    settings = get_settings()
+    configure_logging(settings)
+    metrics_directory = prepare_metrics_directory()
+    # uvicorn raises the signal it stopped on once more after a graceful shutdown, so the
+    # process would end "killed by SIGTERM" (143). A shutdown asked for and completed is a
+    # success: exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            reload=reload,
+            loop=loop.value,
+            access_log=False,  # our middleware writes one JSON line per request
+            log_config=None,  # uvicorn's own lines go through configure_logging's JSON handler
+            proxy_headers=True,
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        )
+    finally:
+        if metrics_directory is not None:
+            shutil.rmtree(metrics_directory, ignore_errors=True)
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def prepare_metrics_directory() -> str | None:
+    """Every worker writes its metric values into ``PROMETHEUS_MULTIPROC_DIR`` and a scrape of
+    any worker reads them all. Unless the operator set one, a fresh directory per server run
+    (values of an earlier run must not be added to this one's)."""
+    import os
+    import tempfile
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    directory = tempfile.mkdtemp(prefix="waypoint-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
 
 
 @cli.command()
@@ -167,3 +201,69 @@ def seed_demo() -> None:
 
 def main() -> None:
     cli()
+
+
+Url = Annotated[str, typer.Option(help="The API's base URL.")]
+Token = Annotated[
+    str,
+    typer.Option(
+        envvar="WAYPOINT_TOKEN",
+        show_default=False,
+        show_envvar=True,
+        help="A personal access token or an access token (default: $WAYPOINT_TOKEN).",
+    ),
+]
+
+
+@cli.command()
+def sync(
+    into: Annotated[Path, typer.Option(help="The SQLite file to mirror into.")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Changes per page.")] = 500,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Mirror everything the token may see into a local SQLite file; later runs apply only
+    what changed since (deletions included). A killed run resumes where it stopped."""
+    from app.scripts.api_client import ApiClient, ApiError, Unreachable
+    from app.scripts.mirror import run_sync
+
+    _require_token(token)
+    try:
+        with ApiClient(url, token) as api:
+            result = run_sync(api, into, limit)
+    except (ApiError, Unreachable) as exc:
+        _fail(str(exc))
+    print(result.summary())
+
+
+@cli.command(name="import")
+def import_goals(
+    csv_file: Annotated[Path, typer.Argument(metavar="GOALS_CSV", help="CSV with a header row.")],
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Upsert goals by external_id from a CSV file (columns: external_id, title, description,
+    motivation, success_criteria, category, priority, target_date, review_every_days,
+    visibility, and for a therapist client_id). Exit status 1 when any row failed."""
+    from app.scripts.api_client import ApiClient, ApiError, Unreachable
+    from app.scripts.importer import BadFile, run_import
+
+    _require_token(token)
+    try:
+        with ApiClient(url, token) as api:
+            result = run_import(api, csv_file)
+    except (ApiError, Unreachable, BadFile) as exc:
+        _fail(str(exc))
+    print(result.summary())
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _require_token(token: str) -> None:
+    if not token:
+        _fail("no token: pass --token or set WAYPOINT_TOKEN", status=2)
+
+
+def _fail(message: str, status: int = 1) -> None:
+    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(status)

@@ -11,19 +11,26 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+import app.webhooks.worker  # noqa: F401  (registers its background worker)
 from app.api import ROUTERS, add_routes
 from app.commit_hooks import BEFORE_COMMIT
 from app.core.admission import AdmissionMiddleware
+from app.core.background import running_background_workers
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import get_settings
 from app.core.db import dispose_engines
 from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
+from app.core.metrics import (
+    RequestMetricsMiddleware,
+    allowed_networks,
+    mark_worker_gone,
+    metrics_endpoint,
+)
 from app.core.openapi import build_openapi
 from app.core.security import dummy_password_hash
 from app.idempotency.service import IdempotentReplay, replay_response
-from app.webhooks.worker import start_worker, stop_worker
 
 DESCRIPTION = """
 Waypoint turns "what would you like to have achieved?" into goals, small steps, regular
@@ -48,10 +55,12 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     # a pause of 60-90 ms that stalled every request in flight, the whole p99 of a busy worker.
     gc.collect()
     gc.freeze()
-    worker = start_worker()  # webhook deliveries (app/webhooks/worker.py)
-    yield
-    await stop_worker(worker)
+    # Background workers (webhook delivery, ...) register with app.core.background; they are
+    # stopped after uvicorn has let in-flight requests finish (SIGTERM, see README).
+    async with running_background_workers():
+        yield
     await dispose_engines()
+    mark_worker_gone()
 
 
 def create_app() -> FastAPI:
@@ -77,6 +86,13 @@ def create_app() -> FastAPI:
         from app.bench_routes import router as bench_router
 
         add_routes(app, bench_router)
+    # Not in the OpenAPI document: an operator's endpoint (README, "Operating Waypoint").
+    app.add_route(
+        "/metrics",
+        metrics_endpoint(allowed_networks(settings.metrics_allow)),
+        methods=["GET"],
+        include_in_schema=False,
+    )
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
 
     if settings.cors_origins:
@@ -95,8 +111,13 @@ def create_app() -> FastAPI:
             expose_headers=["ETag", "Location", "Link", "Retry-After", "X-Request-ID"],
         )
     # Innermost first: a request is admitted only once its body is in (a slow upload holds no
-    # turn), and the request log's duration includes the wait for a turn.
-    app.add_middleware(AdmissionMiddleware, limit=settings.max_concurrent_requests)
+    # turn), and the request log's duration and the metrics include the wait for a turn.
+    app.add_middleware(
+        AdmissionMiddleware,
+        limit=settings.max_concurrent_requests,
+        max_wait_ms=settings.max_queue_wait_ms,
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

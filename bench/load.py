@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from app.cli import alembic_config
 from app.core.db import sync_url
 from app.models import Goal, Step, User, new_id
+from bench.sync_export import record_changes
 
 BIG_CLIENT_EMAIL = "big.client@bench.example"
 CATEGORIES = ("activity", "sleep", "social", "work", "self-care", "mood", None)
@@ -211,6 +212,7 @@ def _load_sqlite(engine: sa.Engine, users: list, batches: Iterator, data: Datase
                 conn.execute(sa.insert(Step.__table__), steps)
             data.goals += len(goals)
             data.steps += len(steps)
+        record_changes(conn)
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -244,5 +246,7 @@ def _load_postgres(engine: sa.Engine, users: list, batches: Iterator, data: Data
         raw.commit()
     finally:
         raw.close()
+    with engine.begin() as conn:
+        record_changes(conn)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")

@@ -37,6 +37,10 @@ from rich.panel import Panel  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.load import BIG_CLIENT_EMAIL, load, reset_schema  # noqa: E402
+from bench.mixed import USERS as MIXED_USERS  # noqa: E402
+from bench.mixed import mixed_checks, mixed_rows, run_mixed  # noqa: E402
+from bench.overload import CONNECTIONS as OVERLOAD_CONNECTIONS  # noqa: E402
+from bench.overload import overload_checks, run_overload  # noqa: E402
 from bench.receivers import Receivers  # noqa: E402
 from bench.server import (  # noqa: E402
     CpuMeter,
@@ -44,6 +48,7 @@ from bench.server import (  # noqa: E402
     renice_postgres_backends,
     set_session_priority,
 )
+from bench.sync_export import SYNC_PAGE, ExportRun, SyncWalk, measure_export, walk_sync  # noqa: E402
 from bench.wrk import WrkResult, combine, ensure_wrk, run_wrk  # noqa: E402
 
 console = Console(width=max(Console().width, 132))
@@ -67,6 +72,10 @@ class Scenario:
     path: str
     big_client: bool = False  # one token (the client with >10,000 goals) instead of many
     body: str | None = None
+    # Pages of 500 take tens of ms each: 50 connections would queue each request for over a
+    # second; as many as a worker serves at once (WAYPOINT_MAX_CONCURRENT_REQUESTS) keeps it
+    # saturated with latencies that say something.
+    connections: int | None = None
     hooked: bool = False  # clients with WEBHOOKS_PER_CLIENT webhooks each
 
 
@@ -78,7 +87,23 @@ SCENARIOS = [
     Scenario("bare", "bare insert", "POST", "/bench/bare-insert", body=CREATE_BODY),
     Scenario("create", "create", "POST", "/v1/goals", body=CREATE_BODY),
     Scenario("hooked", "create + 10 webhooks", "POST", "/v1/goals", body=HOOKED_BODY, hooked=True),
+    Scenario("sync_idle", "sync, nothing new", "GET", "", True),
+    Scenario(
+        "sync_first",
+        "sync, first page of 500",
+        "GET",
+        f"/v1/sync?limit={SYNC_PAGE}",
+        True,
+        connections=10,
+    ),
+    Scenario("sync_last", "sync, last full page of 500", "GET", "", True, connections=10),
 ]
+# Scenarios whose path is found at run time (a cursor), and how their request is shown.
+DYNAMIC = {
+    "deep": "/v1/goals?limit=50&cursor=…",
+    "sync_idle": f"/v1/sync?limit={SYNC_PAGE}&cursor=<current>",
+    "sync_last": f"/v1/sync?limit={SYNC_PAGE}&cursor=<before the last full page>",
+}
 
 
 @dataclass
@@ -90,9 +115,8 @@ class Check:
 
 
 def mint_tokens(url: str, how_many: int, skip: int = 0) -> tuple[list[str], str]:
-    """Access tokens for ``how_many`` clients (after the first ``skip``) and for the big
-    client, each with its own login family (as a password login would have), minted directly
-    with the app's signing key."""
+    """Access tokens for ``how_many`` clients and for the big client, each with its own login
+    family (as a password login would have), minted directly with the app's signing key."""
     from app.auth.scopes import RESOURCE_SCOPES, format_scopes
     from app.core.db import sync_url
     from app.core.security import create_access_token
@@ -246,7 +270,7 @@ def measure(server: Server, wrk: str, scenario: Scenario, tokens: Path, opts: di
             scenario.path,
             body=scenario.body,
             duration=duration,
-            connections=opts["connections"],
+            connections=scenario.connections or opts["connections"],
             threads=opts["threads"],
             nice=opts["nice"],
         )
@@ -264,7 +288,9 @@ def measure(server: Server, wrk: str, scenario: Scenario, tokens: Path, opts: di
     return result
 
 
-def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult], list[Check]]:
+def bench_database(
+    name: str, url: str, opts: dict
+) -> tuple[dict[str, WrkResult], list[Check], str]:
     console.rule(f"[bold]{name}[/]  {url.split('@')[-1]}")
     if opts["reuse"] and count_goals_safely(url) >= opts["goals"]:
         console.print("reusing the loaded data (--reuse)")
@@ -288,23 +314,81 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
     big_file.write_text(big + "\n")
     hooked_file.write_text("\n".join(hooked) + "\n")
     created_before = count_goals(url, CREATE_TITLE)
-    receivers = Receivers(WEBHOOKS_PER_CLIENT)
-    subscribe_webhooks(url, per_set, per_set, receivers.urls)
-    hooked_before = count_goals(url, HOOKED_TITLE)
-    env = {**BENCH_ENV, "WAYPOINT_WEBHOOKS_ALLOW_PRIVATE": "true"}  # receivers on loopback
 
+    results: dict[str, WrkResult] = {}
+    found: list[Check] = []
+    if opts["core"]:
+        receivers = Receivers(WEBHOOKS_PER_CLIENT)
+        subscribe_webhooks(url, per_set, per_set, receivers.urls)
+        hooked_before = count_goals(url, HOOKED_TITLE)
+        try:
+            results, walk, export, webhooks = core_scenarios(
+                name, url, big, many_file, big_file, opts, hooked_file, receivers
+            )
+        finally:
+            receivers.close()
+        created_after = count_goals(url, CREATE_TITLE)
+        hooked_goals = count_goals(url, HOOKED_TITLE) - hooked_before
+        webhooks["expected"] = WEBHOOKS_PER_CLIENT * hooked_goals
+        found = checks(results, created_after - created_before, webhooks)
+        found += sync_export_checks(results, walk, export)
+    extra_md = []
+    if opts["overload"]:
+        extra_md.append(overload_scenario(name, url, many_file, opts, found))
+    if opts["mixed"]:
+        extra_md.append(mixed_scenario(name, url, many_file, opts, found))
+    return results, found, "\n".join(extra_md)
+
+
+def core_scenarios(
+    name: str,
+    url: str,
+    big: str,
+    many_file: Path,
+    big_file: Path,
+    opts: dict,
+    hooked_file: Path,
+    receivers: Receivers,
+) -> tuple[dict[str, WrkResult], SyncWalk, ExportRun, dict[str, int]]:
+    # These scenarios measure throughput with every connection always busy (a closed loop):
+    # shedding would only swap work for cheap 503s, so the queue bound is lifted here; the
+    # overload scenario measures shedding.
+    env = {**BENCH_ENV, "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000"}
+    env["WAYPOINT_WEBHOOKS_ALLOW_PRIVATE"] = "true"  # the receivers are on loopback
     with Server(url, env, VAR / f"server-{name}.log", opts["nice"]) as server:
         cursor = deep_cursor(server.base_url, big, opts["deep"])
-        scenarios = [s for s in SCENARIOS if s.key != "deep" or cursor is not None]
+        walk = walk_sync(server.base_url, big)
+        console.print(
+            f"  initial sync of the big client: {walk.objects:,} objects in {walk.pages} pages, "
+            f"{walk.objects_per_second:,.0f} objects/s (one follower, pages one after another)"
+        )
+        export = measure_export(server.base_url, big, server.pid)
+        console.print(
+            f"  export of the big client: {export.objects:,} objects, {export.megabytes:.1f} MB "
+            f"in {export.seconds:.2f} s ({export.objects_per_second:,.0f} objects/s); server "
+            f"RSS {export.rss_before_mb:.1f} -> peak {export.rss_peak_mb:.1f} MB "
+            f"(+{export.growth_mb:.1f} MB)"
+        )
+        paths = {
+            "deep": f"/v1/goals?limit=50&cursor={quote(cursor)}" if cursor else None,
+            "sync_idle": f"/v1/sync?limit={SYNC_PAGE}&cursor={quote(walk.current_cursor or '')}",
+            "sync_last": f"/v1/sync?limit={SYNC_PAGE}&cursor={quote(walk.last_full_cursor)}"
+            if walk.last_full_cursor
+            else None,
+        }
+        scenarios = [s for s in SCENARIOS if s.key not in paths or paths[s.key] is not None]
         rounds: dict[str, list[WrkResult]] = {s.key: [] for s in scenarios}
         # The scenarios take turns, round after round, so that a slow spell of the machine
         # falls on all of them rather than on one side of a ratio.
         for round_number in range(1, opts["rounds"] + 1):
             for scenario in scenarios:
-                if scenario.key == "deep":
-                    assert cursor is not None
-                    path = f"/v1/goals?limit=50&cursor={quote(cursor)}"
-                    scenario = Scenario("deep", scenario.label, "GET", path, True)
+                if scenario.key in paths:
+                    path = paths[scenario.key]
+                    assert path is not None
+                    scenario = Scenario(
+                        scenario.key, scenario.label, "GET", path, True,
+                        connections=scenario.connections,
+                    )  # fmt: skip
                 tokens = big_file if scenario.big_client else many_file
                 tokens = hooked_file if scenario.hooked else tokens
                 result = measure(server, opts["wrk"], scenario, tokens, opts)
@@ -318,11 +402,79 @@ def bench_database(name: str, url: str, opts: dict) -> tuple[dict[str, WrkResult
                     f"  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms{flag}"
                 )
         results = {key: combine(measured) for key, measured in rounds.items()}
-        webhooks = drain_deliveries(url, receivers)
-    receivers.close()
-    created_after = count_goals(url, CREATE_TITLE)
-    webhooks["expected"] = WEBHOOKS_PER_CLIENT * (count_goals(url, HOOKED_TITLE) - hooked_before)
-    return results, checks(results, created_after - created_before, webhooks)
+        return results, walk, export, drain_deliveries(url, receivers)
+
+
+def sync_export_checks(
+    results: dict[str, WrkResult], walk: SyncWalk, export: ExportRun
+) -> list[Check]:
+    """Issue 11's targets: the idle follower, the initial sync, the export's memory."""
+    out: list[Check] = []
+    if "sync_idle" in results and "ceiling" in results:
+        value = results["sync_idle"].rps / max(results["ceiling"].rps, 1e-9)
+        out.append(Check("sync nothing new rps / ceiling rps", f"{value:.2f}", ">= 0.50",
+                         value >= 0.5))  # fmt: skip
+    if "sync_first" in results and "list" in results:
+        objects = results["sync_first"].rps * SYNC_PAGE
+        goals = results["list"].rps * 50
+        value = objects / max(goals, 1e-9)
+        out.append(Check("sync objects/s / list goals/s",
+                         f"{value:.2f} ({objects:,.0f} / {goals:,.0f})", ">= 0.60",
+                         value >= 0.6))  # fmt: skip
+    if "sync_last" in results and "sync_first" in results:
+        value = results["sync_last"].p50_ms / max(results["sync_first"].p50_ms, 1e-9)
+        out.append(Check("sync last page p50 / first page p50", f"{value:.2f}", "<= 1.20",
+                         value <= 1.2))  # fmt: skip
+    out.append(Check("export: server RSS growth",
+                     f"{export.growth_mb:.1f} MB ({export.objects:,} objects, "
+                     f"{export.objects_per_second:,.0f}/s)", "< 30 MB",
+                     export.growth_mb < 30))  # fmt: skip
+    out.append(Check("initial sync walked (objects/s, informative)",
+                     f"{walk.objects_per_second:,.0f} ({walk.objects:,} in {walk.pages} pages)",
+                     "-", walk.objects > 0))  # fmt: skip
+    return out
+
+
+def overload_scenario(name: str, url: str, tokens: Path, opts: dict, found: list[Check]) -> str:
+    console.print(
+        f"  overload: {OVERLOAD_CONNECTIONS} connections, one worker, "
+        f"{opts['overload_duration']:.0f} s"
+    )
+    r = run_overload(
+        opts["wrk"], url, BENCH_ENV, VAR / f"server-{name}-overload.log", tokens,
+        opts["overload_duration"], opts["nice"],
+    )  # fmt: skip
+    console.print(
+        f"  overload: {r.wrk.rps:,.0f} answers/s, wrk p50 {r.wrk.p50_ms:.1f} ms "
+        f"p99 {r.wrk.p99_ms:.1f} ms (200s and 503s together), statuses {r.wrk.statuses}"
+    )
+    rows = overload_checks(r)
+    found.extend(Check(*row) for row in rows)
+    return (
+        f"overload ({name}): {r.wrk.rps:,.0f} answers/s, statuses {r.wrk.statuses}, "
+        f"wrk p50/p99 of all answers {r.wrk.p50_ms:.1f}/{r.wrk.p99_ms:.1f} ms\n"
+    )
+
+
+def mixed_scenario(name: str, url: str, tokens: Path, opts: dict, found: list[Check]) -> str:
+    console.print(f"  mixed load: {MIXED_USERS} users, two workers, {opts['mixed_duration']:.0f} s")
+    r = run_mixed(
+        url, BENCH_ENV, VAR / f"server-{name}-mixed.log", tokens, opts["clients"],
+        opts["mixed_duration"], opts["nice"],
+    )  # fmt: skip
+    table = Table(title=f"{name}: mixed load, {r.requests / max(r.seconds, 1e-9):,.0f} rps")
+    columns = ("request", "count", "p50 ms", "p99 ms", "errors")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "request" else "right")
+    md = [f"**{name}: mixed load** ({r.requests:,} requests in {r.seconds:.0f} s)\n"]
+    md += ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
+    for kind, count, p50, p99, errors in mixed_rows(r):
+        cells = [kind, f"{count:,}", f"{p50:.1f}", f"{p99:.1f}", str(errors)]
+        table.add_row(*cells, style="bold red" if errors else None)
+        md.append("| " + " | ".join(cells) + " |")
+    console.print(table)
+    found.extend(Check(*row) for row in mixed_checks(r))
+    return "\n".join(md) + "\n"
 
 
 def count_goals_safely(url: str) -> int:
@@ -395,8 +547,7 @@ def render(name: str, results: dict[str, WrkResult], found: list[Check], opts: d
     """Print the tables and return the same as Markdown."""
     labels = {s.key: s.label for s in SCENARIOS}
     requests = {
-        s.key: f"{s.method} {s.path or '/v1/goals?limit=50&cursor=…'}"
-        + (" (big)" if s.big_client else "")
+        s.key: f"{s.method} {s.path or DYNAMIC[s.key]}" + (" (big)" if s.big_client else "")
         for s in SCENARIOS
     }
     table = Table(title=f"{name}: {opts['connections']} connections, wrk -t{opts['threads']}, "
@@ -474,6 +625,15 @@ def main(
         DEFAULT_POSTGRES
     ),
     reuse: Annotated[bool, typer.Option(help="Keep already loaded data.")] = False,
+    core: Annotated[
+        bool, typer.Option(help="The six scenarios of issue 3 (ceiling, list, ..., create).")
+    ] = True,
+    overload: Annotated[bool, typer.Option(help="400 connections on one worker: shedding.")] = True,
+    overload_duration: Annotated[float, typer.Option(help="Seconds of overload.")] = 10,
+    mixed: Annotated[
+        bool, typer.Option(help="A day of app traffic on two workers: errors, p99, memory.")
+    ] = True,
+    mixed_duration: Annotated[float, typer.Option(help="Seconds of mixed load.")] = 60,
     nice: Annotated[
         int,
         typer.Option(
@@ -497,6 +657,11 @@ def main(
         "tokens": tokens,
         "reuse": reuse,
         "nice": nice,
+        "core": core,
+        "overload": overload,
+        "overload_duration": overload_duration,
+        "mixed": mixed,
+        "mixed_duration": mixed_duration,
         "wrk": ensure_wrk(),
     }
     lock = _one_run_at_a_time()
@@ -514,8 +679,10 @@ def main(
     for name, url in databases:
         if only and name != only:
             continue
-        results, found = bench_database(name, url, opts)
+        results, found, extra = bench_database(name, url, opts)
         report.append(render(name, results, found, opts))
+        if extra:
+            report.append(extra)
         summary[name] = {
             "results": {k: {**asdict(r), "raw": None} for k, r in results.items()},
             "checks": [asdict(c) for c in found],

@@ -1,4 +1,4 @@
-"""The server under test: ``waypoint serve --workers 1`` in a child process."""
+"""The server under test: ``waypoint serve`` (one worker unless told) in a child process."""
 
 from __future__ import annotations
 
@@ -32,13 +32,18 @@ def cpu_seconds(pid: int) -> float:
 
 class Server:
     def __init__(
-        self, database_url: str, env: dict[str, str], log_path: Path, nice: int = 0
+        self,
+        database_url: str,
+        env: dict[str, str],
+        log_path: Path,
+        nice: int = 0,
+        workers: int = 1,
     ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         waypoint = Path(sys.executable).parent / "waypoint"
-        self.args = [str(waypoint), "serve", "--workers", "1", "--port", str(self.port)]
+        self.args = [str(waypoint), "serve", "--workers", str(workers), "--port", str(self.port)]
         if nice:
             self.args = ["nice", "-n", str(nice), *self.args]
         self.database_url = database_url
@@ -87,6 +92,27 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its children (uvicorn's workers), Linux /proc."""
+    total, pids = 0, [pid]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                pids.append(int(proc.name))
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
 
 
 def set_session_priority(nice: int) -> int | None:

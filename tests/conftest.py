@@ -34,6 +34,9 @@ os.environ.update(
         "WAYPOINT_ARGON2_MEMORY_COST": "1024",
         "WAYPOINT_ARGON2_PARALLELISM": "1",
         "WAYPOINT_LOG_JSON": "true",
+        # The suite's concurrency tests are about correctness; on a busy machine load shedding
+        # would refuse some of their requests. tests/test_load_shedding.py sets its own bounds.
+        "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000",
     }
 )
 

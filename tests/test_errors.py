@@ -57,7 +57,7 @@ async def test_wrong_method_is_405_with_allow(client):
     body = assert_problem(r, 405, "method-not-allowed")
     assert body["title"] == "Method not allowed"
     allowed = {m.strip() for m in r.headers["allow"].split(",")}
-    assert allowed == {"GET", "PATCH"}
+    assert allowed == {"GET", "PATCH", "DELETE"}
     r = await client.get("/v1/auth/token")
     assert_problem(r, 405)
     assert r.headers["allow"] == "POST"

@@ -157,7 +157,7 @@ async def test_the_token_endpoint_declares_its_form_body(document):
     assert {"grant_type", "username", "password", "scope", "refresh_token"} <= set(
         form["properties"]
     )
-    assert set(operation["responses"]) == {"200", "400", "429"}
+    assert set(operation["responses"]) == {"200", "400", "429", "503"}
     assert "Retry-After" in operation["responses"]["429"]["headers"]
     token = document["components"]["schemas"]["TokenResponse"]
     assert set(token["required"]) >= {"access_token", "expires_in", "refresh_token", "scope"}

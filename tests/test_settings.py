@@ -121,16 +121,27 @@ def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(isolated_settings,
     import anyio
 
     values = anyio.run(pragmas)
-    assert values == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000}
+    busy = get_settings().sqlite_busy_timeout_ms  # WAYPOINT_SQLITE_BUSY_TIMEOUT_MS, 5000 by default
+    assert values == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": busy}
     assert (tmp_path / "sub" / "p.db").exists()
 
 
-def test_postgresql_gets_a_pre_pinged_pool(isolated_settings):
+def test_postgresql_gets_a_pinged_pool_with_timeouts(isolated_settings):
     isolated_settings.setenv("WAYPOINT_DATABASE_URL", "postgresql://x@127.0.0.1:1/x")
+    isolated_settings.setenv("WAYPOINT_DB_CONNECT_TIMEOUT_SECONDS", "4")
+    isolated_settings.setenv("WAYPOINT_DB_STATEMENT_TIMEOUT_MS", "1500")
+    isolated_settings.setenv("WAYPOINT_DB_POOL_TIMEOUT_SECONDS", "2.5")
     engine = db.get_engine()
     assert engine.dialect.name == "postgresql"
     assert engine.dialect.driver == "psycopg"
-    assert engine.pool._pre_ping is True
+    assert engine.pool.dispatch.checkout  # pings a write's connection at checkout
+    for pool in (engine.pool, db.get_read_engine().pool):
+        assert pool.timeout() == 2.5
+    assert db.postgres_connect_args() == {
+        "connect_timeout": 4,
+        "options": "-c statement_timeout=1500",
+    }
+    assert db.request_deadline_seconds() == 5.5
 
 
 def test_an_unsupported_database_is_refused():

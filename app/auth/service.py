@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import PAT_PREFIX, Principal
 from app.auth.schemas import CreatePersonalTokenRequest, RegisterRequest, UpdateMeRequest
 from app.auth.scopes import RESOURCE_SCOPES, ROLE_SCOPES, format_scopes, parse_scope
+from app.core import metrics
 from app.core.config import get_settings
 from app.core.db import new_session, utcnow
 from app.core.errors import Conflict, InsufficientScope, NotFound, RateLimited, Unauthorized
@@ -162,6 +163,7 @@ async def password_login(
             )
         ).first()
     if throttle.remaining <= 0:
+        metrics.LOGIN_THROTTLED.inc()
         raise RateLimited(
             "Too many failed logins. Try again later.",
             headers=_rate_headers(throttle) | {"Retry-After": str(throttle.reset_seconds)},
@@ -171,6 +173,7 @@ async def password_login(
         verify_password, password, account.password_hash if account else None
     )
     if account is None or not ok:
+        metrics.LOGIN_FAILURES.inc()
         session.add(LoginFailure(email_key=email_key, address=address[:ADDRESS_MAX]))
         await session.flush()
         keep_on_error(session)  # the failure counts although this request answers 400

@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
 from app.carelinks.schemas import CareLinkOut, InviteOut, Party
+from app.changes.service import record_link_change
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import decode_cursor, encode_cursor
@@ -94,6 +95,7 @@ async def redeem_invite(session: AsyncSession, principal: Principal, code: str) 
         )
     except IntegrityError:
         raise Conflict("You are already linked with this therapist.") from None
+    record_link_change(session, therapist_id, principal.user_id)
     return (await _links(session, sa.and_(CareLink.id == link_id), 1))[0]
 
 
@@ -154,11 +156,13 @@ async def end_link(session: AsyncSession, principal: Principal, link_id: uuid.UU
             sa.update(CareLink)
             .where(CareLink.id == link_id, _mine(principal))
             .values(ended_at=utcnow())
-            .returning(CareLink.client_id)
+            .returning(CareLink.client_id, CareLink.therapist_id)
         )
-    ).scalar_one_or_none()
+    ).one_or_none()
     if ended is None:
         raise NotFound("No such care link.")
+    ended, therapist_id = ended
+    record_link_change(session, therapist_id, ended)
     record_access(
         session,
         principal,

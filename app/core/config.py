@@ -44,6 +44,25 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     # Requests a worker serves at once; the rest wait in arrival order (app/core/admission.py).
     max_concurrent_requests: int = Field(default=10, ge=1)
+    # Load shedding: a request that would wait longer than this for a turn is refused at once
+    # with 503 + Retry-After (app/core/admission.py).
+    max_queue_wait_ms: int = Field(default=250, ge=1)
+
+    # Database faults answer 503 + Retry-After instead of hanging (app/core/db.py).
+    # PostgreSQL: time to open a connection, and the server-side statement_timeout. A request
+    # whose database work has not finished after both together is cut and answered 503.
+    db_connect_timeout_seconds: int = Field(default=3, ge=2)  # libpq's minimum is 2
+    db_statement_timeout_ms: int = Field(default=5000, ge=1)
+    # Waiting for a pooled connection when all are in use.
+    db_pool_timeout_seconds: float = Field(default=5, gt=0)
+    # SQLite: how long a write waits for a lock held by another process (a backup, a shell).
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=1)
+    # /readyz: how long the database may take to answer SELECT 1.
+    ready_timeout_seconds: float = Field(default=1, gt=0)
+    # SIGTERM: seconds in-flight requests get to finish before the server closes them.
+    shutdown_timeout_seconds: int = Field(default=20, ge=1)
+    # Networks (besides loopback) allowed to read GET /metrics, e.g. ["10.0.0.0/8"].
+    metrics_allow: list[str] = []
 
     webhooks_allow_private: bool = False
     # The first retry of a failed delivery after this many seconds, then doubling (jittered).

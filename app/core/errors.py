@@ -101,6 +101,16 @@ class RateLimited(ProblemError):
     status, slug, title = 429, "rate-limited", "Too many requests"
 
 
+class ServiceUnavailable(ProblemError):
+    """The database is unreachable, slow or locked, or the worker is overloaded: nothing was
+    done, and the same request may succeed after ``Retry-After`` seconds."""
+
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 def problem_response(
     status: int,
     slug: str,
@@ -131,6 +141,7 @@ STATUS_SLUGS = {
     415: ("unsupported-media-type", "Unsupported media type"),
     422: ("validation-error", "Validation failed"),
     429: ("rate-limited", "Too many requests"),
+    503: ("service-unavailable", "Service unavailable"),
 }
 
 
@@ -204,6 +215,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled_error)
+    from app.core.faults import install_fault_handlers
+
+    install_fault_handlers(app)
 
 
 def _header(description: str, type_: str = "string") -> dict[str, Any]:
@@ -218,6 +232,7 @@ RESPONSE_HEADERS: dict[int, dict[str, Any]] = {
         "RateLimit-Remaining": _header("Failures left in the window.", "integer"),
         "RateLimit-Reset": _header("Seconds until the window frees a slot.", "integer"),
     },
+    503: {"Retry-After": _header("Seconds after which the request may be tried again.", "integer")},
 }
 
 

@@ -17,7 +17,14 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import WRITE_METHODS, lost_connection, new_session
+from app.core.db import (
+    WRITE_METHODS,
+    Deadlines,
+    lost_connection,
+    new_session,
+    request_connections,
+)
+from app.core.errors import problem_responses
 
 _KEEP_ON_ERROR = "waypoint.keep_on_error"
 
@@ -61,6 +68,37 @@ def commit_state(request: Request) -> dict[str, Any]:
     return request.state.commit_state
 
 
+async def _run(request: Request, handler: Callable[[Request], Awaitable[Response]]) -> Response:
+    write = request.method in WRITE_METHODS
+    may_retry = not write
+    hooks: Sequence[BeforeCommit] = request.app.state.before_commit
+    while True:
+        session = new_session(write=write)
+        request.state.session = session
+        request.state.commit_state = state = {}
+        try:
+            response = await handler(request)
+            if response.status_code < 400:
+                context = CommitContext(
+                    session, request.method, response.status_code, response, state
+                )
+                await run_before_commit_hooks(context, hooks)
+                await session.commit()
+            else:
+                await _end_failed(session)
+            return response
+        except BaseException as exc:
+            await _end_failed(session)
+            passed = getattr(request.state, "db_deadline_passed", False)
+            if may_retry and not passed and lost_connection(exc):
+                may_retry = False
+                await session.bind.dispose()  # its other connections are lost too
+                continue
+            raise
+        finally:
+            await session.close()
+
+
 async def _end_failed(session: AsyncSession) -> None:
     """An error answer: roll back, unless a service said its writes count anyway."""
     if session.info.pop(_KEEP_ON_ERROR, False):
@@ -73,38 +111,27 @@ class UnitOfWorkRoute(APIRoute):
     """Every API route: one session per request, committed before the response leaves.
 
     A GET whose connection turns out to be lost is run once more, on a fresh pool: nothing of
-    it was acknowledged, and reading again is harmless."""
+    it was acknowledged, and reading again is harmless.
+
+    The database work of a request has a deadline (``request_deadline_seconds``): past it, the
+    request's PostgreSQL connections are cut and it answers 503 (app/core/faults.py). Every
+    route declares that 503, which also stands for a request shed by admission."""
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        responses = {**problem_responses(503), **(kwargs.pop("responses", None) or {})}
+        super().__init__(path, endpoint, responses=responses, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
 
         async def run_in_transaction(request: Request) -> Response:
-            write = request.method in WRITE_METHODS
-            may_retry = not write
-            hooks: Sequence[BeforeCommit] = request.app.state.before_commit
-            while True:
-                session = new_session(write=write)
-                request.state.session = session
-                request.state.commit_state = state = {}
-                try:
-                    response = await handler(request)
-                    if response.status_code < 400:
-                        context = CommitContext(
-                            session, request.method, response.status_code, response, state
-                        )
-                        await run_before_commit_hooks(context, hooks)
-                        await session.commit()
-                    else:
-                        await _end_failed(session)
-                    return response
-                except BaseException as exc:
-                    await _end_failed(session)
-                    if may_retry and lost_connection(exc):
-                        may_retry = False
-                        await session.bind.dispose()  # its other connections are lost too
-                        continue
-                    raise
-                finally:
-                    await session.close()
+            held: list[Any] = []
+            token = request_connections.set(held)
+            Deadlines.enter(request, held)
+            try:
+                return await _run(request, handler)
+            finally:
+                Deadlines.leave(held)
+                request_connections.reset(token)
 
         return run_in_transaction

@@ -88,7 +88,7 @@ async def send(
     return note
 
 
-def _visible(principal: Principal) -> sa.ColumnElement[bool]:
+def readable_encouragements(principal: Principal) -> sa.ColumnElement[bool]:
     """A client's received notes and celebrations; a therapist's sent notes to clients they are
     still linked with. Those on a deleted goal are gone for everyone."""
     not_on_deleted_goal = sa.or_(
@@ -113,7 +113,7 @@ async def list_encouragements(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    query = sa.select(*ENCOURAGEMENT_COLUMNS).where(_visible(principal))
+    query = sa.select(*ENCOURAGEMENT_COLUMNS).where(readable_encouragements(principal))
     if goal_id is not None:
         query = query.where(Encouragement.goal_id == goal_id)
     if unread is True:
@@ -143,7 +143,7 @@ async def mark_read(session: AsyncSession, principal: Principal, raw_id: str) ->
     eid = parse_object_id(raw_id)
     if not principal.is_client:
         raise NotFound("No such encouragement.")
-    visible = sa.and_(Encouragement.id == eid, _visible(principal))
+    visible = sa.and_(Encouragement.id == eid, readable_encouragements(principal))
     at = utcnow()
     updated = await session.execute(
         sa.update(Encouragement)

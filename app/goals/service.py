@@ -14,7 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
-from app.changes.service import record_change
+from app.changes.service import (
+    record_change,
+    record_goal_encouragements_change,
+    record_goal_visibility_change,
+)
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.http import check_if_match
@@ -198,6 +202,8 @@ async def update_goal(
         )
     _record(session, principal, goal, op="upsert", action="update")
     record(session, _event("goal.updated", goal))
+    if "visibility" in changes:
+        record_goal_visibility_change(session, goal.id)
     return goal
 
 
@@ -214,6 +220,7 @@ async def delete_goal(
     await session.flush()
     _record(session, principal, goal, op="delete", action="delete")
     record(session, _event("goal.deleted", goal, {"id": goal.id}))
+    record_goal_encouragements_change(session, goal.id)
     children = await session.execute(
         sa.select(sa.literal("step"), STEPS.c.id)
         .where(STEPS.c.goal_id == goal.id, STEPS.c.deleted_at.is_(None))

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-import anyio
+import asyncio
+
 import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from app.core.config import get_settings
 from app.core.db import get_engine
 
 router = APIRouter(tags=["operations"])
@@ -17,7 +19,8 @@ class Health(BaseModel):
 
 @router.get("/healthz", operation_id="health_live", response_model=Health)
 async def healthz() -> Health:
-    """The process is up."""
+    """The process is up. Answered without the database and without waiting for a turn
+    (admission), however busy the worker is."""
     return Health(status="ok")
 
 
@@ -28,11 +31,25 @@ async def healthz() -> Health:
     responses={503: {"model": Health, "description": "The database does not answer"}},
 )
 async def readyz() -> JSONResponse:
-    """The process can reach its database."""
-    try:
-        with anyio.fail_after(2):
-            async with get_engine().connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-    except Exception:
+    """The process can reach its database (within ``WAYPOINT_READY_TIMEOUT_SECONDS``)."""
+    check = asyncio.create_task(_select_one())
+    done, _ = await asyncio.wait({check}, timeout=get_settings().ready_timeout_seconds)
+    if not done:
+        # Answered now; the check is cancelled in the background (on a frozen server psycopg
+        # spends several more seconds trying to cancel the query there).
+        check.cancel()
+        check.add_done_callback(_ignore_outcome)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    if check.exception() is not None:
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})
+
+
+async def _select_one() -> None:
+    async with get_engine().connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+
+
+def _ignore_outcome(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -10,6 +10,7 @@ class Goal(SQLModel, table=True):
     __tablename__ = "goals"
     __table_args__ = (
         sa.Index("ix_goals_client_id_updated_at_id", "client_id", "updated_at", "id"),
+        sa.Index("ix_goals_client_id_id", "client_id", "id"),  # the sync snapshot's order
         sa.Index(
             "uq_goals_client_id_external_id",
             "client_id",

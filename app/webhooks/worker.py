@@ -32,6 +32,7 @@ import sqlalchemy as sa
 import structlog
 
 from app.core.admission import requests_in_flight
+from app.core.background import background_worker
 from app.core.config import get_settings
 from app.core.db import new_session, utcnow
 from app.models import Webhook, WebhookDelivery
@@ -295,17 +296,17 @@ class DeliveryWorker:
             await session.commit()
 
 
-def start_worker() -> asyncio.Task[None] | None:
-    """The process's delivery worker, unless ``WAYPOINT_WEBHOOK_WORKER=false``."""
+@background_worker
+async def deliver_webhooks(stop: asyncio.Event) -> None:
+    """The process's delivery worker (``app.core.background``), unless
+    ``WAYPOINT_WEBHOOK_WORKER=false``. Stopped between or during attempts: an attempt cut
+    short is made again after its lease."""
     if not get_settings().webhook_worker:
-        return None
-    return asyncio.create_task(DeliveryWorker().run(), name="webhook-delivery-worker")
-
-
-async def stop_worker(task: asyncio.Task[None] | None) -> None:
-    """Cancel between or during attempts: an attempt cut short is made again after its lease."""
-    if task is None:
         return
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    task = asyncio.create_task(DeliveryWorker().run(), name="webhook-delivery-worker")
+    try:
+        await stop.wait()
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

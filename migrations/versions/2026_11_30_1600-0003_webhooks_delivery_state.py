@@ -5,8 +5,8 @@ and the last answer's status code; webhooks remember since when every attempt fa
 they were disabled for it. No webhook was ever delivered before this revision, so the old
 ``payload`` column goes without a data migration.
 
-Revision ID: 0002_webhooks
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-30 15:42:47.417763
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0002_webhooks'
-down_revision: str | None = '0001'
+revision: str = '0003'
+down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

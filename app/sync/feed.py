@@ -1,0 +1,233 @@
+"""The sync feed: everything a caller may see, then every change since, in commit order.
+
+A first call (no cursor) walks the objects the caller may see now, type by type in id order
+(the *snapshot*), having noted the feed's position ``M`` first; then it follows the change rows
+after ``M``. A change row only says that an object changed: the feed looks at the object when
+it serves the row, and answers an upsert with its current document when the caller may see
+it, or a deletion when not. So every way an object leaves the caller's sight (deleted, its goal
+deleted, turned private, a link ended, an account erased) is a deletion, provided a row for it
+reaches the caller's feed after the event; ``app.changes.service`` writes those rows (the
+goal's visibility change, the link change, ...), in commit order.
+
+Which rows reach whom (``Change``): a client reads their own rows (``audience_id`` null); a
+therapist the ``shared`` rows of the clients linked to them when they read, plus the rows
+addressed to them (links started or ended, encouragements they wrote). Both are keyset scans
+on ``(client_id, seq)`` / ``(audience_id, seq)``: a page costs the same deep in the feed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import Principal
+from app.auth.scopes import Scope
+from app.core.errors import BadRequest
+from app.core.pagination import decode_cursor, encode_cursor
+from app.core.reads import fetch_page
+from app.encouragements.service import readable_encouragements
+from app.goals.access import linked_clients, readable_goals
+from app.models import Change, Encouragement, Goal, Review, Step
+from app.resources import RESOURCES
+
+CHANGES = Change.__table__
+# The object types in snapshot order, and the read scope each needs.
+TYPE_SCOPES: tuple[tuple[str, str], ...] = (
+    ("goal", Scope.GOALS_READ),
+    ("step", Scope.GOALS_READ),
+    ("review", Scope.REVIEWS_READ),
+    ("encouragement", Scope.ENCOURAGEMENTS_READ),
+)
+SNAPSHOT, FOLLOW = "s", "f"
+RESOURCE_OWNER = {
+    "goal": Goal.__table__.c.client_id,
+    "step": Step.__table__.c.client_id,
+    "review": Review.__table__.c.client_id,
+    "encouragement": Encouragement.__table__.c.client_id,
+}
+
+
+@dataclass(frozen=True)
+class Position:
+    phase: str  # SNAPSHOT or FOLLOW
+    seq: int  # FOLLOW: the last row served; SNAPSHOT: the feed's position when it began
+    type_index: int = 0  # SNAPSHOT: the type being walked
+    after_id: uuid.UUID | None = None  # SNAPSHOT: the last id served of that type
+
+
+def readable_types(principal: Principal) -> tuple[str, ...]:
+    return tuple(kind for kind, scope in TYPE_SCOPES if scope in principal.scopes)
+
+
+def _scope_mask(types: tuple[str, ...]) -> int:
+    return sum(1 << i for i, (kind, _) in enumerate(TYPE_SCOPES) if kind in types)
+
+
+def encode_position(principal: Principal, types: tuple[str, ...], at: Position) -> str:
+    return encode_cursor(
+        principal.user_id, _scope_mask(types), at.phase, at.seq, at.type_index, at.after_id
+    )
+
+
+def decode_position(principal: Principal, types: tuple[str, ...], cursor: str) -> Position:
+    """A cursor of this caller, made for the same object types (another account's cursor, or
+    one made with other read scopes, would skip or mix objects): 400 otherwise."""
+    user_id, mask, phase, seq, type_index, after_id = decode_cursor(
+        cursor, uuid.UUID, int, str, int, int, uuid.UUID
+    )
+    if (
+        user_id != principal.user_id
+        or mask != _scope_mask(types)
+        or phase not in (SNAPSHOT, FOLLOW)
+        or seq < 0
+        or not 0 <= type_index <= len(types)
+    ):
+        raise BadRequest("The cursor is not valid for this feed.")
+    return Position(phase, seq, type_index, after_id)
+
+
+def _readable(kind: str, principal: Principal) -> sa.ColumnElement[bool]:
+    """The visibility rule of each type (the resource's statement already joins the goal)."""
+    if kind == "encouragement":
+        return readable_encouragements(principal)
+    return readable_goals(principal)
+
+
+def _own_rows(kind: str, principal: Principal) -> sa.ColumnElement[bool]:
+    """For a client, the same rows said on the object's own table as well, so the snapshot
+    walks the ``(client_id, id)`` index instead of sorting all their objects for each page
+    (the rule itself is on the goal)."""
+    if not principal.is_client:
+        return sa.true()
+    return RESOURCE_OWNER[kind] == principal.user_id
+
+
+async def _visible_documents(
+    session: AsyncSession, principal: Principal, kind: str, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The documents of those objects the caller may see now, in one statement (so the
+    visibility and the document are read at the same instant)."""
+    resource = RESOURCES[kind]
+    rows = await session.execute(
+        resource.select.where(resource.id_column.in_(ids), _readable(kind, principal))
+    )
+    return {row.id: resource.render(row) for row in rows}
+
+
+async def feed_position(session: AsyncSession) -> int:
+    return (await session.scalar(sa.select(sa.func.max(CHANGES.c.seq)))) or 0
+
+
+async def sync_page(
+    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    types = readable_types(principal)
+    if cursor is None:
+        at = Position(SNAPSHOT, await feed_position(session))
+    else:
+        at = decode_position(principal, types, cursor)
+    changes: list[dict[str, Any]] = []
+    has_more = False
+    if at.phase == SNAPSHOT:
+        at, has_more = await _snapshot(session, principal, types, at, limit, changes)
+    if at.phase == FOLLOW and not has_more and len(changes) < limit:
+        at, has_more = await _follow(session, principal, types, at, limit - len(changes), changes)
+    elif at.phase == FOLLOW and len(changes) >= limit:
+        has_more = True
+    return {
+        "changes": changes,
+        "next_cursor": encode_position(principal, types, at),
+        "has_more": has_more,
+    }
+
+
+async def _snapshot(
+    session: AsyncSession,
+    principal: Principal,
+    types: tuple[str, ...],
+    at: Position,
+    limit: int,
+    out: list[dict[str, Any]],
+) -> tuple[Position, bool]:
+    """Walk what the caller may see now, type by type in id order; then follow from ``M``."""
+    type_index, after_id = at.type_index, at.after_id
+    while type_index < len(types):
+        kind = types[type_index]
+        resource = RESOURCES[kind]
+        query = resource.select.where(_readable(kind, principal), _own_rows(kind, principal))
+        if after_id is not None:
+            query = query.where(resource.id_column > after_id)
+        room = limit - len(out)
+        if room == 0:
+            return Position(SNAPSHOT, at.seq, type_index, after_id), True
+        rows = list(await session.execute(query.order_by(resource.id_column).limit(room + 1)))
+        for row in rows[:room]:
+            out.append(
+                {"type": kind, "op": "upsert", "id": row.id, "data": resource.render(row),
+                 "seq": at.seq}
+            )  # fmt: skip
+        if len(rows) > room:
+            return Position(SNAPSHOT, at.seq, type_index, rows[room - 1].id), True
+        type_index, after_id = type_index + 1, None
+    return Position(FOLLOW, at.seq), False
+
+
+async def _follow(
+    session: AsyncSession,
+    principal: Principal,
+    types: tuple[str, ...],
+    at: Position,
+    limit: int,
+    out: list[dict[str, Any]],
+) -> tuple[Position, bool]:
+    """The change rows after the cursor, each answered as the object stands now. An object
+    changed twice in the page comes once, at its last row."""
+    if not types:
+        return at, False
+    params = {"after": at.seq, "caller": principal.user_id, "limit": limit + 1}
+    rows = list(await fetch_page(session, _follow_statement(principal.is_client, types), params))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if not rows:
+        return at, False
+    last: dict[tuple[str, uuid.UUID], int] = {}
+    for seq, kind, object_id in rows:
+        last[(kind, object_id)] = seq
+    documents: dict[uuid.UUID, dict[str, Any]] = {}
+    for kind in types:
+        ids = [object_id for k, object_id in last if k == kind]
+        if ids:
+            documents.update(await _visible_documents(session, principal, kind, ids))
+    for (kind, object_id), seq in sorted(last.items(), key=lambda item: item[1]):
+        data = documents.get(object_id)
+        out.append(
+            {"type": kind, "op": "upsert" if data is not None else "delete", "id": object_id,
+             "data": data, "seq": seq}
+        )  # fmt: skip
+    return Position(FOLLOW, rows[-1][0]), has_more
+
+
+@lru_cache(maxsize=64)
+def _follow_statement(is_client: bool, types: tuple[str, ...]) -> sa.Select[Any]:
+    """The change rows after ``:after`` that reach ``:caller``, built once per role and scope
+    set (the hot path of a follower with nothing new: one indexed query)."""
+    c = CHANGES.c
+    caller = sa.bindparam("caller", type_=c.client_id.type)
+    if is_client:
+        reach = sa.and_(c.client_id == caller, c.audience_id.is_(None))
+    else:
+        reach = sa.or_(
+            sa.and_(c.audience_id.is_(None), c.shared, c.client_id.in_(linked_clients(caller))),
+            c.audience_id == caller,
+        )
+    query = sa.select(c.seq, c.object_type, c.object_id).where(
+        c.seq > sa.bindparam("after", type_=c.seq.type), reach
+    )
+    if len(types) < len(TYPE_SCOPES):  # constants in the SQL: the statement is compiled once
+        query = query.where(sa.or_(*(c.object_type == sa.literal_column(f"'{t}'") for t in types)))
+    return query.order_by(c.seq).limit(sa.bindparam("limit", type_=sa.Integer()))

@@ -1,0 +1,172 @@
+"""Helpers for the sync tests: a follower's mirror, and what the lists show a caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+Mirror = dict[tuple[str, str], dict[str, Any]]
+
+
+async def link(client: httpx.AsyncClient, therapist: Any, patient: Any) -> dict:
+    code = (await client.post("/v1/care-invites", headers=therapist.headers)).json()["code"]
+    r = await client.post("/v1/care-links", json={"code": code}, headers=patient.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def follow(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    mirror: Mirror,
+    cursor: str | None,
+    limit: int = 500,
+) -> str:
+    """Page until ``has_more`` is false, applying each entry to ``mirror``; the last cursor."""
+    while True:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        r = await client.get("/v1/sync", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        seqs = [change["seq"] for change in page["changes"]]
+        assert seqs == sorted(seqs)
+        apply(mirror, page["changes"])
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            return cursor
+
+
+def apply(mirror: Mirror, changes: list[dict[str, Any]]) -> None:
+    for change in changes:
+        key = (change["type"], change["id"])
+        if change["op"] == "upsert":
+            assert change["data"]["id"] == change["id"]
+            mirror[key] = change["data"]
+        else:
+            assert change["data"] is None
+            mirror.pop(key, None)
+
+
+async def _pages(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> list[dict]:
+    items: list[dict] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 200}
+        if cursor:
+            params["cursor"] = cursor
+        r = await client.get(path, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        items += r.json()["items"]
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            return items
+
+
+async def listed(
+    client: httpx.AsyncClient, headers: dict[str, str], types: tuple[str, ...] = ()
+) -> Mirror:
+    """Everything the lists show this caller, keyed like a mirror."""
+    types = types or ("goal", "step", "review", "encouragement")
+    seen: Mirror = {}
+    goals = (
+        await _pages(client, "/v1/goals", headers)
+        if {"goal", "step", "review"} & set(types)
+        else []
+    )
+    for goal in goals:
+        if "goal" in types:
+            seen[("goal", goal["id"])] = goal
+        if "step" in types:
+            for step in await _pages(client, f"/v1/goals/{goal['id']}/steps", headers):
+                seen[("step", step["id"])] = step
+        if "review" in types:
+            for review in await _pages(client, f"/v1/goals/{goal['id']}/reviews", headers):
+                seen[("review", review["id"])] = review
+    if "encouragement" in types:
+        for note in await _pages(client, "/v1/encouragements", headers):
+            seen[("encouragement", note["id"])] = note
+    return seen
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``waypoint serve`` as a separate process on the test database, on a free port."""
+
+    def __init__(self, workers: int = 2, env: dict[str, str] | None = None) -> None:
+        import os
+        import subprocess
+        import tempfile
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        self.process = subprocess.Popen(
+            [_waypoint(), "serve", "--port", str(self.port), "--workers", str(workers)],
+            env={**os.environ, "WAYPOINT_LOG_LEVEL": "WARNING", **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait()
+
+    def _wait(self) -> None:
+        import time
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.log.seek(0)
+                raise AssertionError(f"the server did not start: {self.log.read()[-2000:]!r}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except Exception:
+            self.process.kill()
+        self.log.close()
+
+
+def _waypoint() -> str:
+    import sys
+    from pathlib import Path
+
+    return str(Path(sys.executable).with_name("waypoint"))
+
+
+async def register(client: httpx.AsyncClient, role: str, n: str, scope: str | None = None) -> Any:
+    """A new account and its password-login token (for tests against a live server)."""
+    from types import SimpleNamespace
+
+    email = f"{role}-{n}@example.com"
+    r = await client.post(
+        "/v1/auth/register",
+        json={"email": email, "password": "correct horse battery", "display_name": n,
+              "role": role},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    form = {"grant_type": "password", "username": email, "password": "correct horse battery"}
+    if scope:
+        form["scope"] = scope
+    t = await client.post("/v1/auth/token", data=form)
+    assert t.status_code == 200, t.text
+    token = t.json()["access_token"]
+    return SimpleNamespace(
+        id=r.json()["id"], email=email, token=token,
+        headers={"Authorization": f"Bearer {token}"},
+    )  # fmt: skip

@@ -1,0 +1,162 @@
+"""Load shedding: a request that would wait too long for a turn is refused at once with 503 +
+Retry-After; /healthz, /readyz and /metrics never wait for a turn."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from app.core.admission import AdmissionMiddleware
+from app.core.config import Settings, get_settings
+from tests.worlds import assert_problem
+
+
+def slow_app(hold: asyncio.Event, started: asyncio.Event):
+    """A tiny ASGI app: ``/slow`` holds its turn until ``hold`` is set; anything else is quick."""
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/slow":
+            started.set()
+            await hold.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+def client_for(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_a_request_that_waited_the_limit_is_refused_with_503():
+    hold, started = asyncio.Event(), asyncio.Event()
+    admission = AdmissionMiddleware(slow_app(hold, started), limit=1, max_wait_ms=100)
+    async with client_for(admission) as client:
+        slow = asyncio.create_task(client.get("/slow"))
+        await started.wait()
+        began = time.perf_counter()
+        refused = await client.get("/v1/goals")
+        waited = time.perf_counter() - began
+        body = assert_problem(refused, 503, "service-unavailable")
+        assert refused.headers["Retry-After"] == "1"
+        assert body["detail"]
+        assert 0.09 <= waited < 1.0  # waited its 100 ms, not the slow request's whole turn
+        again = await client.get("/v1/goals")  # each refusal carries its own headers
+        assert again.headers.get_list("retry-after") == ["1"]
+        hold.set()
+        assert (await slow).status_code == 200
+        assert (await client.get("/v1/goals")).status_code == 200  # the turn is free again
+
+
+async def test_a_request_that_would_wait_too_long_is_refused_at_once():
+    hold, started = asyncio.Event(), asyncio.Event()
+    admission = AdmissionMiddleware(slow_app(hold, started), limit=1, max_wait_ms=100)
+    admission._service_seconds = 0.5  # as measured: a turn lasts about 500 ms
+    async with client_for(admission) as client:
+        slow = asyncio.create_task(client.get("/slow"))
+        await started.wait()
+        began = time.perf_counter()
+        refused = await client.get("/v1/goals")
+        # Not queued: answered after half the bound (pacing clients that retry at once).
+        assert 0.045 <= time.perf_counter() - began < 0.09
+        assert_problem(refused, 503, "service-unavailable")
+        assert refused.headers["Retry-After"] == "1"
+        hold.set()
+        assert (await slow).status_code == 200
+
+
+async def test_requests_within_the_bound_wait_their_turn_in_order():
+    hold, started = asyncio.Event(), asyncio.Event()
+    admission = AdmissionMiddleware(slow_app(hold, started), limit=1, max_wait_ms=2000)
+    async with client_for(admission) as client:
+        slow = asyncio.create_task(client.get("/slow"))
+        await started.wait()
+        queued = [asyncio.create_task(client.get(f"/q{i}")) for i in range(3)]
+        await asyncio.sleep(0.05)
+        assert admission.waiting == 3
+        hold.set()
+        assert [r.status_code for r in await asyncio.gather(slow, *queued)] == [200] * 4
+        assert admission.waiting == 0
+
+
+def test_the_default_bound_is_250_ms():
+    assert Settings.model_fields["max_queue_wait_ms"].default == 250
+
+
+def stall(seconds: float) -> None:
+    """Keep the event loop busy without yielding, as a CPU-bound request would."""
+    time.sleep(seconds)
+
+
+async def test_a_backlog_in_the_event_loop_sheds_until_the_loop_catches_up():
+    hold, started = asyncio.Event(), asyncio.Event()
+    admission = AdmissionMiddleware(slow_app(hold, started), limit=10, max_wait_ms=100)
+    async with client_for(admission) as client:
+        assert (await client.get("/a")).status_code == 200  # starts the lag probe
+
+        async def backlog() -> None:  # every turn of the loop takes 150 ms
+            for _ in range(8):
+                stall(0.15)
+                await asyncio.sleep(0)
+
+        busy = asyncio.create_task(backlog())
+        await asyncio.sleep(0.5)
+        refused = await client.get("/c")
+        assert_problem(refused, 503, "service-unavailable")
+        assert refused.headers["Retry-After"] == "1"
+        await busy
+        await asyncio.sleep(0.2)  # the loop has caught up: requests are served again
+        assert admission.loop_lag < 0.05
+        assert (await client.get("/d")).status_code == 200
+
+
+async def test_health_and_metrics_never_wait_for_a_turn():
+    hold, started = asyncio.Event(), asyncio.Event()
+    admission = AdmissionMiddleware(slow_app(hold, started), limit=1, max_wait_ms=5000)
+    async with client_for(admission) as client:
+        slow = asyncio.create_task(client.get("/slow"))
+        await started.wait()
+        for path in ("/healthz", "/readyz", "/metrics"):
+            began = time.perf_counter()
+            assert (await client.get(path)).status_code == 200
+            assert time.perf_counter() - began < 0.1
+        hold.set()
+        await slow
+
+
+async def test_the_app_sheds_with_its_configured_bound(app_instance, monkeypatch):
+    """The real stack: limit and bound come from the settings, the shed answer is counted."""
+    from app.core import metrics
+
+    stack = app_instance.middleware_stack or app_instance.build_middleware_stack()
+    app_instance.middleware_stack = stack
+    layer = stack
+    while not isinstance(layer, AdmissionMiddleware):
+        layer = layer.app
+    settings = get_settings()
+    assert layer.limit == settings.max_concurrent_requests
+    assert layer.max_wait == settings.max_queue_wait_ms / 1000
+    layer.limit, layer.max_wait = 1, 0.25
+    layer._turns = asyncio.Semaphore(1)
+    layer._service_seconds = 1.0
+    shed_before = metrics.SHED._value.get()
+    await layer._turns.acquire()  # a request holds the only turn
+    try:
+        transport = httpx.ASGITransport(app=app_instance, client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            refused = await client.get("/v1/goals")
+            assert_problem(refused, 503, "service-unavailable")
+            assert refused.headers["Retry-After"] == "1"
+            again = await client.get("/v1/goals")  # the request id is not added twice
+            assert len(again.headers.get_list("x-request-id")) == 1
+            assert again.headers["x-request-id"] != refused.headers["x-request-id"]
+            assert (await client.get("/healthz")).status_code == 200
+            scrape = (await client.get("/metrics")).text
+    finally:
+        layer._turns.release()
+    assert metrics.SHED._value.get() == shed_before + 2
+    assert 'waypoint_request_duration_seconds_count{method="GET",route="shed",status="5xx"}' in (
+        scrape
+    )
