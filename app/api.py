@@ -13,6 +13,7 @@ from app.auth import router as auth
 from app.carelinks import router as carelinks
 from app.dashboard import router as dashboard
 from app.encouragements import router as encouragements
+from app.fhir import router as fhir
 from app.goals import router as goals
 from app.health import router as health
 from app.privacy import router as privacy
@@ -20,6 +21,7 @@ from app.progress import router as progress
 from app.reviews import router as reviews
 from app.steps import router as steps
 from app.sync import router as sync
+from app.webhooks import router as webhooks
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -35,6 +37,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     encouragements.router,
     progress.router,
     dashboard.router,
+    webhooks.router,
+    fhir.router,
+    fhir.public_router,  # last: its catch-all answers the rest of /v1/fhir/
 )
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import platform
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Annotated
@@ -40,6 +41,7 @@ from bench.mixed import USERS as MIXED_USERS  # noqa: E402
 from bench.mixed import mixed_checks, mixed_rows, run_mixed  # noqa: E402
 from bench.overload import CONNECTIONS as OVERLOAD_CONNECTIONS  # noqa: E402
 from bench.overload import overload_checks, run_overload  # noqa: E402
+from bench.receivers import Receivers  # noqa: E402
 from bench.server import (  # noqa: E402
     CpuMeter,
     Server,
@@ -54,6 +56,10 @@ cli = typer.Typer(add_completion=False)
 
 CREATE_TITLE = "wrk create"
 CREATE_BODY = json.dumps({"title": CREATE_TITLE, "priority": "medium", "review_every_days": 7})
+HOOKED_TITLE = "wrk create hooked"
+HOOKED_BODY = json.dumps({"title": HOOKED_TITLE, "priority": "medium", "review_every_days": 7})
+WEBHOOKS_PER_CLIENT = 10
+DRAIN_SECONDS = 600  # the longest the run waits for the last webhook deliveries
 NOISY_CORES = 0.25  # other processes' CPU use during a measurement that makes it noisy
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1/waypoint_bench"
 
@@ -70,6 +76,7 @@ class Scenario:
     # second; as many as a worker serves at once (WAYPOINT_MAX_CONCURRENT_REQUESTS) keeps it
     # saturated with latencies that say something.
     connections: int | None = None
+    hooked: bool = False  # clients with WEBHOOKS_PER_CLIENT webhooks each
 
 
 SCENARIOS = [
@@ -79,6 +86,7 @@ SCENARIOS = [
     Scenario("deep", "deep page", "GET", "", True),
     Scenario("bare", "bare insert", "POST", "/bench/bare-insert", body=CREATE_BODY),
     Scenario("create", "create", "POST", "/v1/goals", body=CREATE_BODY),
+    Scenario("hooked", "create + 10 webhooks", "POST", "/v1/goals", body=HOOKED_BODY, hooked=True),
     Scenario("sync_idle", "sync, nothing new", "GET", "", True),
     Scenario(
         "sync_first",
@@ -106,7 +114,7 @@ class Check:
     passed: bool
 
 
-def mint_tokens(url: str, how_many: int) -> tuple[list[str], str]:
+def mint_tokens(url: str, how_many: int, skip: int = 0) -> tuple[list[str], str]:
     """Access tokens for ``how_many`` clients and for the big client, each with its own login
     family (as a password login would have), minted directly with the app's signing key."""
     from app.auth.scopes import RESOURCE_SCOPES, format_scopes
@@ -122,6 +130,7 @@ def mint_tokens(url: str, how_many: int) -> tuple[list[str], str]:
             sa.select(users.c.id)
             .where(users.c.role == "client", users.c.email_key != BIG_CLIENT_EMAIL)
             .order_by(users.c.id)
+            .offset(skip)
             .limit(how_many)
         ).all()
         now = dt.datetime.now(dt.UTC)
@@ -150,6 +159,74 @@ def mint_tokens(url: str, how_many: int) -> tuple[list[str], str]:
         conn.execute(sa.insert(AuthSession.__table__), logins)
     engine.dispose()
     return tokens[:-1], tokens[-1]
+
+
+def subscribe_webhooks(url: str, skip: int, how_many: int, targets: list[str]) -> int:
+    """``len(targets)`` webhooks (``goal.created``) for each of the clients ``mint_tokens``
+    gives with the same ``skip`` and ``how_many``; replaces earlier ones and their deliveries."""
+    from app.core.db import sync_url
+    from app.models import User, Webhook, WebhookDelivery, new_id
+
+    users, hooks = User.__table__, Webhook.__table__
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(WebhookDelivery.__table__))
+        conn.execute(sa.delete(hooks))
+        clients = conn.scalars(
+            sa.select(users.c.id)
+            .where(users.c.role == "client", users.c.email_key != BIG_CLIENT_EMAIL)
+            .order_by(users.c.id)
+            .offset(skip)
+            .limit(how_many)
+        ).all()
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            {"id": new_id(), "user_id": client, "url": target, "events": ["goal.created"],
+             "secret": f"whsec_bench_{i}", "active": True, "failing_since": None,
+             "disabled_at": None, "created_at": now}
+            for client in clients
+            for i, target in enumerate(targets)
+        ]  # fmt: skip
+        conn.execute(sa.insert(hooks), rows)
+    engine.dispose()
+    return len(clients)
+
+
+def delivery_states(url: str) -> dict[str, int]:
+    from app.core.db import sync_url
+    from app.models import WebhookDelivery
+
+    table = WebhookDelivery.__table__
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(table.c.status, sa.func.count()).group_by(table.c.status))
+        states = {status: n for status, n in rows}
+    engine.dispose()
+    return states
+
+
+def drain_deliveries(url: str, receivers: Receivers) -> dict[str, int]:
+    """Wait (the server still running) until no delivery is pending; what the receivers got."""
+    started = dt.datetime.now()
+    while True:
+        states = delivery_states(url)
+        waited = (dt.datetime.now() - started).total_seconds()
+        if not states.get("pending") or waited > DRAIN_SECONDS:
+            break
+        time.sleep(1)
+    counts = receivers.snapshot()
+    console.print(
+        f"  webhook deliveries: {sum(states.values()):,} in the outbox, "
+        f"{states.get('delivered', 0):,} delivered, {states.get('pending', 0):,} pending, "
+        f"{states.get('failed', 0):,} failed; receivers got {len(counts):,} distinct "
+        f"({sum(counts.values()):,} requests); drained in {waited:.0f} s after the last round"
+    )
+    return {
+        "outbox": sum(states.values()),
+        "delivered": states.get("delivered", 0),
+        "received": len(counts),
+        "duplicates": sum(counts.values()) - len(counts),
+    }
 
 
 def count_goals(url: str, title: str | None = None) -> int:
@@ -229,19 +306,34 @@ def bench_database(
             f"loaded {data.goals:,} goals and {data.steps:,} steps for "
             f"{len(data.clients):,} clients + 1 big client in {seconds:.1f} s"
         )
-    many, big = mint_tokens(url, opts["tokens"])
+    # Two sets of clients: the plain create's, and the hooked create's (10 webhooks each).
+    per_set = min(opts["tokens"], max(opts["clients"] // 2, 1))
+    many, big = mint_tokens(url, per_set)
+    hooked, _ = mint_tokens(url, per_set, skip=per_set)
     VAR.mkdir(parents=True, exist_ok=True)
     many_file, big_file = VAR / f"tokens-{name}.txt", VAR / f"token-big-{name}.txt"
+    hooked_file = VAR / f"tokens-hooked-{name}.txt"
     many_file.write_text("\n".join(many) + "\n")
     big_file.write_text(big + "\n")
+    hooked_file.write_text("\n".join(hooked) + "\n")
     created_before = count_goals(url, CREATE_TITLE)
 
     results: dict[str, WrkResult] = {}
     found: list[Check] = []
     if opts["core"]:
-        results, walk, export = core_scenarios(name, url, big, many_file, big_file, opts)
+        receivers = Receivers(WEBHOOKS_PER_CLIENT)
+        subscribe_webhooks(url, per_set, per_set, receivers.urls)
+        hooked_before = count_goals(url, HOOKED_TITLE)
+        try:
+            results, walk, export, webhooks = core_scenarios(
+                name, url, big, many_file, big_file, opts, hooked_file, receivers
+            )
+        finally:
+            receivers.close()
         created_after = count_goals(url, CREATE_TITLE)
-        found = checks(results, created_after - created_before)
+        hooked_goals = count_goals(url, HOOKED_TITLE) - hooked_before
+        webhooks["expected"] = WEBHOOKS_PER_CLIENT * hooked_goals
+        found = checks(results, created_after - created_before, webhooks)
         found += sync_export_checks(results, walk, export)
     extra_md = []
     if opts["overload"]:
@@ -252,12 +344,20 @@ def bench_database(
 
 
 def core_scenarios(
-    name: str, url: str, big: str, many_file: Path, big_file: Path, opts: dict
-) -> tuple[dict[str, WrkResult], SyncWalk, ExportRun]:
+    name: str,
+    url: str,
+    big: str,
+    many_file: Path,
+    big_file: Path,
+    opts: dict,
+    hooked_file: Path,
+    receivers: Receivers,
+) -> tuple[dict[str, WrkResult], SyncWalk, ExportRun, dict[str, int]]:
     # These scenarios measure throughput with every connection always busy (a closed loop):
     # shedding would only swap work for cheap 503s, so the queue bound is lifted here; the
     # overload scenario measures shedding.
     env = {**BENCH_ENV, "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000"}
+    env["WAYPOINT_WEBHOOKS_ALLOW_PRIVATE"] = "true"  # the receivers are on loopback
     with Server(url, env, VAR / f"server-{name}.log", opts["nice"]) as server:
         cursor = deep_cursor(server.base_url, big, opts["deep"])
         walk = walk_sync(server.base_url, big)
@@ -293,6 +393,7 @@ def core_scenarios(
                         connections=scenario.connections,
                     )  # fmt: skip
                 tokens = big_file if scenario.big_client else many_file
+                tokens = hooked_file if scenario.hooked else tokens
                 result = measure(server, opts["wrk"], scenario, tokens, opts)
                 rounds[scenario.key].append(result)
                 flag = f"  [bold red]{result.errors} ERRORS[/]" if result.errors else ""
@@ -303,7 +404,8 @@ def core_scenarios(
                     f"  {step} {scenario.label:<28} {result.rps:>7,.0f} rps"
                     f"  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms{flag}"
                 )
-        return {key: combine(measured) for key, measured in rounds.items()}, walk, export
+        results = {key: combine(measured) for key, measured in rounds.items()}
+        return results, walk, export, drain_deliveries(url, receivers)
 
 
 def sync_export_checks(
@@ -385,7 +487,9 @@ def count_goals_safely(url: str) -> int:
         return 0
 
 
-def checks(results: dict[str, WrkResult], durable: int) -> list[Check]:
+def checks(
+    results: dict[str, WrkResult], durable: int, webhooks: dict[str, int] | None = None
+) -> list[Check]:
     out: list[Check] = []
 
     def ratio(name: str, a: str, b: str, target: float, at_least: bool, attr: str) -> None:
@@ -405,6 +509,17 @@ def checks(results: dict[str, WrkResult], durable: int) -> list[Check]:
     ratio("list rps / ceiling rps", "list", "ceiling", 0.30, True, "rps")
     ratio("create rps / bare insert rps", "create", "bare", 0.60, True, "rps")
     ratio("deep p50 / first page p50", "deep", "first", 1.20, False, "p50_ms")
+    ratio("create + 10 webhooks rps / create rps", "hooked", "create", 0.90, True, "rps")
+    if webhooks is not None:
+        made = webhooks["received"]
+        out.append(
+            Check(
+                "webhook deliveries made (received / expected)",
+                f"{made:,} / {webhooks['expected']:,} ({webhooks['duplicates']:,} repeated)",
+                "all, by the end of the run",
+                made == webhooks["expected"] == webhooks["delivered"] and made > 0,
+            )
+        )
     if "list" in results:
         p99 = results["list"].p99_ms
         out.append(Check("list p99", f"{p99:.1f} ms", "< 100 ms", p99 < 100))

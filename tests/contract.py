@@ -89,6 +89,9 @@ class ResponseContract:
 
     def _check_problem(self, response: httpx.Response) -> None:
         schema = {"$ref": "#/components/schemas/Problem"}
+        if response.request.url.path.startswith("/v1/fhir/"):  # api.md 10: FHIR's own errors
+            assert response.headers["content-type"].startswith("application/fhir+json")
+            schema = {"$ref": "#/components/schemas/OperationOutcome"}
         if "Problem" in self.spec.get("components", {}).get("schemas", {}):
             self._validate(schema, response, f"{response.request.url.path} {response.status_code}")
 

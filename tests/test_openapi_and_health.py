@@ -97,7 +97,7 @@ async def test_the_oauth2_password_flow_is_declared_with_every_scope(document):
 
 async def test_authenticated_operations_say_so(document):
     (scheme_name,) = document["components"]["securitySchemes"]
-    public = {"/v1/auth/register", "/v1/auth/token", "/healthz", "/readyz"}
+    public = {"/v1/auth/register", "/v1/auth/token", "/healthz", "/readyz", "/v1/fhir/metadata"}
     for method, path, operation in operations(document):
         if path in public:
             assert "security" not in operation, (method, path)
@@ -134,6 +134,14 @@ async def test_every_error_is_declared_as_problem_json(document):
                 assert response["content"] == {
                     "application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}
                 }
+                continue
+            if path.startswith("/v1/fhir/"):
+                # api.md section 10: FHIR errors are OperationOutcomes.
+                assert response["content"] == {
+                    "application/fhir+json": {
+                        "schema": {"$ref": "#/components/schemas/OperationOutcome"}
+                    }
+                }, (method, path, code)
                 continue
             assert response["content"] == {
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}

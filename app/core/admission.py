@@ -57,6 +57,14 @@ LAG_PROBE_SECONDS = 0.02
 LAG_DECAY = 0.5  # per probe
 
 
+_in_flight = 0
+
+
+def requests_in_flight() -> int:
+    """Requests this process is serving or holding in line (background work yields to them)."""
+    return _in_flight
+
+
 class AdmissionMiddleware:
     def __init__(self, app: ASGIApp, limit: int, max_wait_ms: float = 250) -> None:
         self.app = app
@@ -87,6 +95,17 @@ class AdmissionMiddleware:
         loop.call_soon(probe, loop.time())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNQUEUED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        global _in_flight
+        _in_flight += 1
+        try:
+            await self._admit(scope, receive, send)
+        finally:
+            _in_flight -= 1
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNQUEUED_PATHS:
             await self.app(scope, receive, send)
             return

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
 
     webhooks_allow_private: bool = False
+    # The first retry of a failed delivery after this many seconds, then doubling (jittered).
+    webhook_retry_seconds: float = Field(default=30, gt=0)
+    # How often an idle delivery worker looks for due deliveries (it is also woken by a commit
+    # of this process that wrote some); false: this process runs no delivery worker.
+    webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    webhook_worker: bool = True
     enable_bench_routes: bool = False
     log_level: str = "INFO"
     log_json: bool = True

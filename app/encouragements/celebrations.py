@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.changes.service import record_change
 from app.models import Encouragement, Goal, new_id
+from app.webhooks.events import record_event
 
 GOALS = Goal.__table__
 ENCOURAGEMENTS = Encouragement.__table__
@@ -85,6 +86,14 @@ async def _celebrate(
             created_at=now,
             updated_at=now,
         )
+    )
+    # The system's own note: only its client hears of it.
+    record_event(
+        session,
+        "encouragement.created",
+        object_id=encouragement_id,
+        client_id=client_id,
+        shared=False,
     )
     record_change(
         session,

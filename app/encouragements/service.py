@@ -20,6 +20,7 @@ from app.encouragements.documents import ENCOURAGEMENT_COLUMNS, encouragement_do
 from app.encouragements.schemas import EncouragementCreate
 from app.goals.access import client_for_write, goal_from_path, linked_clients, readable_goals
 from app.models import Encouragement, Goal, Step
+from app.webhooks.events import record_event
 
 
 async def _client_of_subject(
@@ -96,6 +97,14 @@ async def send(
         action="create",
         object_type="encouragement",
         object_ids=[note.id],
+    )
+    record_event(
+        session,
+        "encouragement.created",
+        object_id=note.id,
+        client_id=client_id,
+        shared=False,
+        author_id=principal.user_id,
     )
     return note
 

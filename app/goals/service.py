@@ -31,6 +31,7 @@ from app.goals.repository import client_timezone, insert_goal_with_change
 from app.goals.schemas import GoalCreate, GoalUpdate
 from app.models import Goal, Review, Step, new_id
 from app.reviews.due import local_date
+from app.webhooks.events import Event, EventType, new_event, record
 
 GOALS = Goal.__table__
 STEPS = Step.__table__
@@ -93,6 +94,15 @@ def _record(
     _log(session, principal, goal, action)
 
 
+def _event(event: EventType, goal: Any, document: dict[str, Any] | None = None) -> Event:
+    """The webhook event of a goal, heard by its client and, when shared, linked therapists;
+    ``document`` None: its GET document as it is at commit."""
+    return new_event(
+        event, object_id=goal.id, client_id=goal.client_id,
+        shared=goal.visibility == "shared", document=document,
+    )  # fmt: skip
+
+
 def _log(session: AsyncSession, principal: Principal, goal: Any, action: str) -> None:
     record_access(
         session,
@@ -134,13 +144,14 @@ async def create_goal(
         "created_at": now,
         "updated_at": now,
     }
+    goal = types.SimpleNamespace(**row)
+    document = goal_document(goal)
     try:
-        await insert_goal_with_change(session, row)
+        await insert_goal_with_change(session, row, announce=_event("goal.created", goal, document))
     except IntegrityError:
         raise Conflict("This client already has a goal with that external_id.") from None
-    goal = types.SimpleNamespace(**row)
     _log(session, principal, goal, "create")
-    return goal_document(goal)
+    return document
 
 
 def read_goal(session: AsyncSession, principal: Principal, goal: Goal) -> Goal:
@@ -191,6 +202,7 @@ async def update_goal(
             session, goal_id=goal.id, client_id=goal.client_id, title=goal.title, now=now
         )
     _record(session, principal, goal, op="upsert", action="update")
+    record(session, _event("goal.updated", goal))
     if "visibility" in changes:
         record_goal_visibility_change(session, goal.id)
     return goal
@@ -208,6 +220,7 @@ async def delete_goal(
     goal.version += 1
     await session.flush()
     _record(session, principal, goal, op="delete", action="delete")
+    record(session, _event("goal.deleted", goal, {"id": goal.id}))
     record_goal_encouragements_change(session, goal.id)
     children = await session.execute(
         sa.select(sa.literal("step"), STEPS.c.id)

@@ -20,6 +20,7 @@ from app.models import Goal, Review, User
 from app.reviews import due
 from app.reviews.documents import REVIEW_COLUMNS, review_document
 from app.reviews.schemas import ReviewCreate
+from app.webhooks.events import record_event
 
 
 async def add_review(
@@ -83,6 +84,13 @@ async def add_review(
         action="create",
         object_type="review",
         object_ids=[review.id],
+    )
+    record_event(
+        session,
+        "review.created",
+        object_id=review.id,
+        client_id=goal.client_id,
+        shared=goal.visibility == "shared",
     )
     return review
 

@@ -29,6 +29,7 @@ from app.goals.access import goal_from_path, readable_goals, writable_goals
 from app.models import Goal, Step, new_id
 from app.steps.documents import STEP_COLUMNS, step_document
 from app.steps.schemas import MAX_STEPS_PER_GOAL, StepCreate, StepUpdate
+from app.webhooks.events import record_event
 
 GOALS = Goal.__table__
 STEPS = Step.__table__
@@ -261,6 +262,10 @@ async def update_step(
         counts = await _count(session, goal, done=done_delta, now=now)
         if done_delta > 0:
             await _celebrate(session, goal, counts, now)
+            record_event(
+                session, "step.completed", object_id=step.id, client_id=goal.client_id,
+                shared=goal.visibility == "shared",
+            )  # fmt: skip
     _changed(session, goal, [step.id])
     _log(session, principal, goal, "update", [step.id])
     return step
