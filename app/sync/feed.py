@@ -185,6 +185,7 @@ async def sync_page(
         at = Position(SNAPSHOT, await feed_position(session))
     else:
         at = decode_position(principal, types, cursor)
+    start = at
     changes: list[str] = []
     has_more = False
     if at.phase == SNAPSHOT:
@@ -193,11 +194,13 @@ async def sync_page(
         at, has_more = await _follow(session, principal, types, at, limit - len(changes), changes)
     elif at.phase == FOLLOW and len(changes) >= limit:
         has_more = True
+    # A follower with nothing new gets its own cursor back (it stands where it stood).
+    next_cursor = cursor if cursor is not None and at == start else None
     return (
         b'{"changes":['
         + ",".join(changes).encode()
         + b'],"next_cursor":"'
-        + encode_position(principal, types, at).encode()
+        + (next_cursor or encode_position(principal, types, at)).encode()
         + (b'","has_more":true}' if has_more else b'","has_more":false}')
     )
 
