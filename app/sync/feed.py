@@ -13,6 +13,11 @@ Which rows reach whom (``Change``): a client reads their own rows (``audience_id
 therapist the ``shared`` rows of the clients linked to them when they read, plus the rows
 addressed to them (links started or ended, encouragements they wrote). Both are keyset scans
 on ``(client_id, seq)`` / ``(audience_id, seq)``: a page costs the same deep in the feed.
+
+The documents are rendered by the database (``Resource.sql_document``: SQL generated from each
+resource's declaration, the same JSON as its own GET) and the page is their text joined, with
+statements built once per shape and run at the driver level (``fetch_page``): one per type on
+the page, whatever its size.
 """
 
 from __future__ import annotations
