@@ -1,6 +1,8 @@
 """The resources a change can be about, rendered by id: what a sync upsert, an export entry
 and a webhook's ``data`` carry. Each renders its domain's one declaration (``GOAL``,
-``STEP``, ...), so an object is the same document here as in its own GET."""
+``STEP``, ...), so an object is the same document here as in its own GET; ``sql_document``
+is the same document rendered by the database (SQL generated from that declaration by
+``app.core.document_sql``), for the hot reads that join rows' JSON text without Python."""
 
 from __future__ import annotations
 
@@ -12,11 +14,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.encouragements.documents import ENCOURAGEMENT_COLUMNS, encouragement_document
+from app.core.document_sql import document_column
+from app.encouragements.documents import (
+    ENCOURAGEMENT,
+    ENCOURAGEMENT_COLUMNS,
+    encouragement_document,
+)
 from app.goals.documents import goal_document
+from app.goals.listing import goal_document_column
 from app.models import Encouragement, Goal, Review, Step
-from app.reviews.documents import REVIEW_COLUMNS, review_document
-from app.steps.documents import STEP_COLUMNS, step_document
+from app.reviews.documents import REVIEW, REVIEW_COLUMNS, review_document
+from app.steps.documents import STEP, STEP_COLUMNS, step_document
 
 GOALS, STEPS, REVIEWS = Goal.__table__, Step.__table__, Review.__table__
 _LIVE_GOAL = GOALS.c.deleted_at.is_(None)
@@ -27,24 +35,36 @@ class Resource:
     select: sa.Select[Any]  # the live objects' document columns; ``id`` is filtered per call
     id_column: sa.ColumnElement[uuid.UUID]
     render: Callable[[Any], dict[str, Any]]
+    # The document as JSON text rendered by the database, by dialect name (same JSON as render)
+    sql_document: Callable[[str], sa.ColumnElement[str]]
 
 
 RESOURCES: dict[str, Resource] = {
-    "goal": Resource(sa.select(GOALS).where(_LIVE_GOAL), GOALS.c.id, goal_document),
+    "goal": Resource(
+        sa.select(GOALS).where(_LIVE_GOAL),
+        GOALS.c.id,
+        goal_document,
+        goal_document_column,
+    ),
     "step": Resource(
         sa.select(*STEP_COLUMNS)
         .join(GOALS, GOALS.c.id == STEPS.c.goal_id)
         .where(STEPS.c.deleted_at.is_(None), _LIVE_GOAL),
         STEPS.c.id,
         step_document,
+        lambda dialect: document_column(STEP, "steps", dialect),
     ),
     "review": Resource(
         sa.select(*REVIEW_COLUMNS).join(GOALS, GOALS.c.id == REVIEWS.c.goal_id).where(_LIVE_GOAL),
         REVIEWS.c.id,
         review_document,
+        lambda dialect: document_column(REVIEW, "reviews", dialect),
     ),
     "encouragement": Resource(
-        sa.select(*ENCOURAGEMENT_COLUMNS), Encouragement.__table__.c.id, encouragement_document
+        sa.select(*ENCOURAGEMENT_COLUMNS),
+        Encouragement.__table__.c.id,
+        encouragement_document,
+        lambda dialect: document_column(ENCOURAGEMENT, "encouragements", dialect),
     ),
 }
 RESOURCE_TYPES: tuple[str, ...] = tuple(RESOURCES)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import pytest
+import sqlalchemy as sa
 
 from tests.syncing import follow, link, listed
-from tests.worlds import assert_problem
+from tests.worlds import GAS, assert_problem
 
 
 async def _goal(client, actor, **fields) -> dict:
@@ -67,9 +71,103 @@ async def test_upserts_are_the_objects_own_get(client, make_user):
     for path, object_id in ((f"/v1/goals/{shared['id']}", shared["id"]),
                             (f"/v1/steps/{step['id']}", step["id"])):  # fmt: skip
         own = await client.get(path, headers=patient.headers)
+        # equal as JSON, fields in the same order (the database renders the feed's documents)
         assert by_id[object_id]["data"] == own.json()
-        # byte for byte: the same serialization as the GET
-        assert own.content.decode() in r.content.decode()
+        assert list(by_id[object_id]["data"]) == list(own.json())
+
+
+def _whole_second(sync_engine, table, object_id: str, **columns) -> None:
+    """Timestamps on a whole second (no microseconds), set behind the API's back."""
+    with sync_engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.id == uuid.UUID(object_id)).values(**columns))
+
+
+async def test_every_field_kind_is_the_objects_own_get(client, make_user, sync_engine):
+    """Snapshot and followed upserts, for a client and a therapist, against each object's own
+    document: uuids, dates, timestamps with and without microseconds, nested GAS levels, text
+    that needs escaping, numbers and nulls, in the declaration's field order."""
+    from app.models import Encouragement, Goal, Review, Step
+
+    patient = await make_user("client")
+    therapist = await make_user("therapist")
+    await link(client, therapist, patient)
+    full = await _goal(
+        client, patient, title='Quotes " and \\ backslash, \u00e9t\u00e9 \U0001f331',
+        description="line\nbreak\ttab", motivation="m", success_criteria="s", category="c",
+        priority="low", target_date="2027-01-31", review_every_days=5, external_id="x-1",
+        gas_levels=GAS, gas_weight=9,
+    )  # fmt: skip
+    bare = await _goal(client, therapist, client_id=patient.id)  # nulls nearly everywhere
+    r = await client.post(
+        f"/v1/goals/{full['id']}/steps",
+        json={"title": "s", "notes": "n", "due_date": "2027-01-01"},
+        headers=patient.headers,
+    )
+    step = r.json()
+    r = await client.patch(
+        f"/v1/steps/{step['id']}", json={"status": "done"}, headers=patient.headers
+    )
+    assert r.status_code == 200, r.text
+    plain_step = await _step(client, patient, bare["id"], title="t")
+    r = await client.post(
+        f"/v1/goals/{full['id']}/reviews",
+        json={"rating": 7, "gas_score": -1, "reflection": "r", "next_steps": "n",
+              "achievement_status": "in_progress"},
+        headers=patient.headers,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    review = r.json()
+    r = await client.post(
+        "/v1/encouragements",
+        json={"client_id": patient.id, "goal_id": full["id"], "message": 'Well "done"'},
+        headers=therapist.headers,
+    )
+    assert r.status_code == 201, r.text
+    second = dt.datetime(2026, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
+    _whole_second(sync_engine, Goal.__table__, bare["id"], created_at=second, updated_at=second)
+    _whole_second(sync_engine, Step.__table__, step["id"], completed_at=second)
+    _whole_second(sync_engine, Review.__table__, review["id"], created_at=second)
+    _whole_second(sync_engine, Encouragement.__table__, r.json()["id"], created_at=second)
+
+    async def documents(actor) -> dict[tuple[str, str], dict]:
+        """Each object the lists show, as its own GET answers it (encouragements have none:
+        the list's item is their document)."""
+        own: dict[tuple[str, str], dict] = {}
+        for (kind, ident), item in (await listed(client, actor.headers)).items():
+            if kind != "encouragement":
+                r = await client.get(f"/v1/{kind}s/{ident}", headers=actor.headers)
+                assert r.status_code == 200, r.text
+                item = r.json()
+            own[(kind, ident)] = item
+        return own
+
+    for actor in (patient, therapist):
+        mirror: dict = {}
+        cursor = await follow(client, actor.headers, mirror, None)  # the snapshot
+        own = await documents(actor)
+        assert len(own) >= 6 and mirror == own  # the client also has a celebration
+        assert all(list(mirror[key]) == list(own[key]) for key in own)
+        # The same objects again as followed changes (the feed's other renderer path).
+        r = await client.patch(
+            f"/v1/goals/{full['id']}", json={"category": actor.role}, headers=actor.headers
+        )
+        assert r.status_code == 200, r.text
+        r = await client.patch(
+            f"/v1/steps/{plain_step['id']}", json={"title": actor.id}, headers=actor.headers
+        )
+        assert r.status_code == 200, r.text
+        r = await client.patch(
+            f"/v1/goals/{bare['id']}", json={"title": actor.id}, headers=actor.headers
+        )  # its nulls, followed
+        assert r.status_code == 200, r.text
+        page = await client.get("/v1/sync", params={"cursor": cursor}, headers=actor.headers)
+        followed = {(c["type"], c["id"]): c["data"] for c in page.json()["changes"]}
+        own = await documents(actor)
+        assert {("goal", full["id"]), ("goal", bare["id"]), ("step", plain_step["id"])} <= set(
+            followed
+        )
+        for key, data in followed.items():
+            assert data == own[key] and list(data) == list(own[key]), key
 
 
 async def test_changes_and_deletions_reach_a_follower(client, make_user):

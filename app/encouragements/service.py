@@ -112,15 +112,21 @@ async def send(
 def readable_encouragements(principal: Principal) -> sa.ColumnElement[bool]:
     """A client's received notes and celebrations; a therapist's sent notes to clients they are
     still linked with. Those on a deleted goal are gone for everyone."""
+    return encouragements_readable_by(principal.is_client, principal.user_id)
+
+
+def encouragements_readable_by(is_client: bool, caller: Any) -> sa.ColumnElement[bool]:
+    """The rule itself, for a caller given as a value or as a bound parameter (statements
+    built once, such as the sync feed's)."""
     not_on_deleted_goal = sa.or_(
         Encouragement.goal_id.is_(None),
         sa.exists().where(Goal.id == Encouragement.goal_id, Goal.deleted_at.is_(None)),
     )
-    if principal.is_client:
-        return sa.and_(Encouragement.client_id == principal.user_id, not_on_deleted_goal)
+    if is_client:
+        return sa.and_(Encouragement.client_id == caller, not_on_deleted_goal)
     return sa.and_(
-        Encouragement.author_id == principal.user_id,
-        Encouragement.client_id.in_(linked_clients(principal.user_id)),
+        Encouragement.author_id == caller,
+        Encouragement.client_id.in_(linked_clients(caller)),
         not_on_deleted_goal,
     )
 

@@ -4,7 +4,8 @@ database can do. On PostgreSQL that SELECT answers with one row for the whole pa
 
 The database renders each goal's JSON itself (SQLite ``json_object``, PostgreSQL
 ``json_build_object`` cast to text), so a page is the rows' text joined: no per-row Python.
-Either way the SQL is generated from the goal's declaration (``GOAL``), and the JSON is the
+Either way the SQL is generated from the goal's declaration (``GOAL``) by
+``app.core.document_sql`` (the sync feed uses the same generator), and the JSON is the
 one ``goal_document`` gives for a single goal (a test compares them field by field): uuids
 lower-case with dashes, dates ``YYYY-MM-DD``, timestamps RFC 3339 UTC with ``Z`` and
 microseconds only when there are any (as orjson writes them).
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accesslog.service import record_reads
 from app.auth.dependencies import Principal
 from app.core.db import UTCDateTime
+from app.core.document_sql import document_column, document_sql
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.reads import fetch_page
 from app.goals.access import goals_readable_by
@@ -33,57 +35,17 @@ from app.goals.documents import GOAL, PROGRESS
 from app.models import Goal
 
 GOALS = Goal.__table__
-# Generated from the goal's declaration (``GOAL``): its fields in order, by kind, then
-# ``progress`` from the counters.
-FIELDS = GOAL.columns
-UUIDS = GOAL.fields_of_kind("uuid")
-TIMESTAMPS = GOAL.fields_of_kind("datetime")
-OBJECTS = GOAL.fields_of_kind("object")
 # The one computed progress field; the others are counter columns of the same name.
 _PERCENT = (
     "CASE WHEN goals.steps_total > 0 THEN goals.steps_done * 100 / goals.steps_total ELSE 0 END"
 )
 
 
-def _sqlite_value(name: str) -> str:
-    column = f"goals.{name}"
-    if name in UUIDS:  # stored as 32 hex digits
-        parts = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
-        return "||'-'||".join(f"substr({column},{start},{length})" for start, length in parts)
-    if name in TIMESTAMPS:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC)
-        return f"replace(replace({column},'.000000',''),' ','T')||'Z'"
-    if name in OBJECTS:
-        return f"json({column})"
-    return column
-
-
-def _postgres_value(name: str) -> str:
-    column = f"goals.{name}"
-    if name in TIMESTAMPS:  # UTC whatever the session's TimeZone; '.000000' dropped like orjson
-        return (
-            f"replace(to_char({column} AT TIME ZONE 'UTC', "
-            "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
-        )
-    return column  # uuid, date, integer, text and jsonb render as the API shows them
-
-
-def _document(json_object: str, value: Callable[[str], str]) -> str:
-    """One goal's JSON as SQL: ``json_object`` is the database's JSON-object function."""
-    pairs = ", ".join(f"'{name}', {value(name)}" for name in FIELDS)
-    progress = ", ".join(
-        f"'{name}', {_PERCENT if name == 'percent' else f'goals.{name}'}"
-        for name in PROGRESS.fields
-    )
-    return f"{json_object}({pairs}, 'progress', {json_object}({progress}))"
-
-
-def _postgres_document() -> sa.ColumnElement[str]:
-    document = _document("json_build_object", _postgres_value)
-    return sa.literal_column(f"{document}::text", sa.String())
-
-
-def _sqlite_document() -> sa.ColumnElement[str]:
-    return sa.literal_column(_document("json_object", _sqlite_value), sa.String())
+def goal_document_column(dialect: str) -> sa.ColumnElement[str]:
+    """One goal's JSON as SQL, generated from the goal's declaration (``GOAL``), with
+    ``progress`` from the counters."""
+    progress = document_sql(PROGRESS, "goals", dialect, {"percent": _PERCENT})
+    return document_column(GOAL, "goals", dialect, {"progress": progress})
 
 
 def _raw(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
@@ -103,7 +65,7 @@ def list_statement(
 ) -> sa.Select[Any]:
     """One statement per shape of the query; values are bound per request."""
     keys = (_raw(GOALS.c.id), _raw(GOALS.c.client_id), _raw(GOALS.c.updated_at))
-    document = _sqlite_document() if dialect == "sqlite" else _postgres_document()
+    document = goal_document_column(dialect)
     query = sa.select(document.label("doc"), *keys)
     caller = sa.bindparam("caller", type_=GOALS.c.id.type)
     query = query.where(goals_readable_by(is_client, caller))

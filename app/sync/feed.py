@@ -13,6 +13,11 @@ Which rows reach whom (``Change``): a client reads their own rows (``audience_id
 therapist the ``shared`` rows of the clients linked to them when they read, plus the rows
 addressed to them (links started or ended, encouragements they wrote). Both are keyset scans
 on ``(client_id, seq)`` / ``(audience_id, seq)``: a page costs the same deep in the feed.
+
+The documents are rendered by the database (``Resource.sql_document``: SQL generated from each
+resource's declaration, the same JSON as its own GET) and the page is their text joined, with
+statements built once per shape and run at the driver level (``fetch_page``): one per type on
+the page, whatever its size.
 """
 
 from __future__ import annotations
@@ -23,15 +28,17 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Principal
 from app.auth.scopes import Scope
+from app.core.document_sql import sqlite_uuid
 from app.core.errors import BadRequest
 from app.core.pagination import BigInt, Nullable, decode_cursor, encode_cursor
 from app.core.reads import fetch_page
-from app.encouragements.service import readable_encouragements
-from app.goals.access import linked_clients, readable_goals
+from app.encouragements.service import encouragements_readable_by
+from app.goals.access import goals_readable_by, linked_clients
 from app.models import Change, Encouragement, Goal, Review, Step
 from app.resources import RESOURCES
 
@@ -91,47 +98,100 @@ def decode_position(principal: Principal, types: tuple[str, ...], cursor: str) -
     return Position(phase, seq, type_index, after_id)
 
 
-def _readable(kind: str, principal: Principal) -> sa.ColumnElement[bool]:
+def _readable_by(kind: str, is_client: bool, caller: Any) -> sa.ColumnElement[bool]:
     """The visibility rule of each type (the resource's statement already joins the goal)."""
     if kind == "encouragement":
-        return readable_encouragements(principal)
-    return readable_goals(principal)
+        return encouragements_readable_by(is_client, caller)
+    return goals_readable_by(is_client, caller)
 
 
-def _own_rows(kind: str, principal: Principal) -> sa.ColumnElement[bool]:
+def _own_rows(kind: str, is_client: bool, caller: Any) -> sa.ColumnElement[bool]:
     """For a client, the same rows said on the object's own table as well, so the snapshot
     walks the ``(client_id, id)`` index instead of sorting all their objects for each page
     (the rule itself is on the goal)."""
-    if not principal.is_client:
+    if not is_client:
         return sa.true()
-    return RESOURCE_OWNER[kind] == principal.user_id
+    return RESOURCE_OWNER[kind] == caller
 
 
-async def _visible_documents(
-    session: AsyncSession, principal: Principal, kind: str, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, dict[str, Any]]:
-    """The documents of those objects the caller may see now, in one statement (so the
-    visibility and the document are read at the same instant)."""
+def _id_text(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
+    """The id as the API writes it, made by the database (no per-row conversion)."""
+    if dialect == "sqlite":
+        return sa.literal_column(sqlite_uuid(f"{column.table.name}.{column.name}"), sa.String())
+    return sa.cast(column, sa.Text())
+
+
+def _documents(kind: str, dialect: str) -> sa.Select[Any]:
+    """The resource's live objects as (document JSON text, id text), rendered by the database
+    from the same declaration as the object's own GET."""
     resource = RESOURCES[kind]
-    rows = await session.execute(
-        resource.select.where(resource.id_column.in_(ids), _readable(kind, principal))
+    return resource.select.with_only_columns(
+        resource.sql_document(dialect).label("doc"),
+        _id_text(resource.id_column, dialect).label("id"),
+        maintain_column_froms=True,
     )
-    return {row.id: resource.render(row) for row in rows}
+
+
+@lru_cache(maxsize=64)
+def _snapshot_statement(dialect: str, kind: str, is_client: bool) -> sa.Select[Any]:
+    """A snapshot page of one type: what ``:caller`` may see with an id after ``:after``, in
+    id order, ``:limit`` at most. Built once per shape; one statement per page of a type."""
+    resource = RESOURCES[kind]
+    id_type = resource.id_column.type
+    caller = sa.bindparam("caller", type_=id_type)
+    return (
+        _documents(kind, dialect)
+        .where(
+            _readable_by(kind, is_client, caller),
+            _own_rows(kind, is_client, caller),
+            resource.id_column > sa.bindparam("after", type_=id_type),
+        )
+        .order_by(resource.id_column)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+
+
+@lru_cache(maxsize=64)
+def _visible_statement(dialect: str, kind: str, is_client: bool) -> sa.Select[Any]:
+    """The documents of the objects ``:ids`` that ``:caller`` may see now, in one statement (so
+    the visibility and the document are read at the same instant)."""
+    resource = RESOURCES[kind]
+    id_type = resource.id_column.type
+    if dialect == "postgresql":  # one array parameter: the statement's text never changes
+        in_ids = resource.id_column == sa.any_(sa.bindparam("ids", type_=ARRAY(id_type)))
+    else:
+        in_ids = resource.id_column.in_(sa.bindparam("ids", expanding=True))
+    caller = sa.bindparam("caller", type_=id_type)
+    return _documents(kind, dialect).where(in_ids, _readable_by(kind, is_client, caller))
+
+
+_FEED_POSITION = sa.select(sa.func.coalesce(sa.func.max(CHANGES.c.seq), 0))
 
 
 async def feed_position(session: AsyncSession) -> int:
-    return (await session.scalar(sa.select(sa.func.max(CHANGES.c.seq)))) or 0
+    return (await fetch_page(session, _FEED_POSITION, {}))[0][0]
+
+
+def _upsert(kind: str, object_id: str, document: str, seq: int) -> str:
+    return f'{{"type":"{kind}","op":"upsert","id":"{object_id}","data":{document},"seq":{seq}}}'
+
+
+def _delete(kind: str, object_id: str, seq: int) -> str:
+    return f'{{"type":"{kind}","op":"delete","id":"{object_id}","data":null,"seq":{seq}}}'
 
 
 async def sync_page(
     session: AsyncSession, principal: Principal, cursor: str | None, limit: int
-) -> dict[str, Any]:
+) -> bytes:
+    """The page as JSON bytes (``SyncPage``): each entry's ``data`` is the document's JSON
+    text as the database rendered it, joined without parsing."""
     types = readable_types(principal)
     if cursor is None:
         at = Position(SNAPSHOT, await feed_position(session))
     else:
         at = decode_position(principal, types, cursor)
-    changes: list[dict[str, Any]] = []
+    start = at
+    changes: list[str] = []
     has_more = False
     if at.phase == SNAPSHOT:
         at, has_more = await _snapshot(session, principal, types, at, limit, changes)
@@ -139,11 +199,18 @@ async def sync_page(
         at, has_more = await _follow(session, principal, types, at, limit - len(changes), changes)
     elif at.phase == FOLLOW and len(changes) >= limit:
         has_more = True
-    return {
-        "changes": changes,
-        "next_cursor": encode_position(principal, types, at),
-        "has_more": has_more,
-    }
+    # A follower with nothing new gets its own cursor back (it stands where it stood).
+    next_cursor = cursor if cursor is not None and at == start else None
+    return (
+        b'{"changes":['
+        + ",".join(changes).encode()
+        + b'],"next_cursor":"'
+        + (next_cursor or encode_position(principal, types, at)).encode()
+        + (b'","has_more":true}' if has_more else b'","has_more":false}')
+    )
+
+
+_BEFORE_ANY_ID = uuid.UUID(int=0)
 
 
 async def _snapshot(
@@ -152,27 +219,27 @@ async def _snapshot(
     types: tuple[str, ...],
     at: Position,
     limit: int,
-    out: list[dict[str, Any]],
+    out: list[str],
 ) -> tuple[Position, bool]:
     """Walk what the caller may see now, type by type in id order; then follow from ``M``."""
     type_index, after_id = at.type_index, at.after_id
+    dialect = session.bind.dialect.name
     while type_index < len(types):
         kind = types[type_index]
-        resource = RESOURCES[kind]
-        query = resource.select.where(_readable(kind, principal), _own_rows(kind, principal))
-        if after_id is not None:
-            query = query.where(resource.id_column > after_id)
         room = limit - len(out)
         if room == 0:
             return Position(SNAPSHOT, at.seq, type_index, after_id), True
-        rows = list(await session.execute(query.order_by(resource.id_column).limit(room + 1)))
-        for row in rows[:room]:
-            out.append(
-                {"type": kind, "op": "upsert", "id": row.id, "data": resource.render(row),
-                 "seq": at.seq}
-            )  # fmt: skip
+        statement = _snapshot_statement(dialect, kind, principal.is_client)
+        params = {
+            "caller": principal.user_id,
+            "after": after_id or _BEFORE_ANY_ID,
+            "limit": room + 1,
+        }
+        rows = await fetch_page(session, statement, params)
+        seq = at.seq
+        out.extend([_upsert(kind, object_id, doc, seq) for doc, object_id in rows[:room]])
         if len(rows) > room:
-            return Position(SNAPSHOT, at.seq, type_index, rows[room - 1].id), True
+            return Position(SNAPSHOT, at.seq, type_index, uuid.UUID(rows[room - 1][1])), True
         type_index, after_id = type_index + 1, None
     return Position(FOLLOW, at.seq), False
 
@@ -183,7 +250,7 @@ async def _follow(
     types: tuple[str, ...],
     at: Position,
     limit: int,
-    out: list[dict[str, Any]],
+    out: list[str],
 ) -> tuple[Position, bool]:
     """The change rows after the cursor, each answered as the object stands now. An object
     changed twice in the page comes once, at its last row."""
@@ -195,20 +262,24 @@ async def _follow(
     rows = rows[:limit]
     if not rows:
         return at, False
-    last: dict[tuple[str, uuid.UUID], int] = {}
+    last: dict[tuple[str, str], int] = {}
     for seq, kind, object_id in rows:
-        last[(kind, object_id)] = seq
-    documents: dict[uuid.UUID, dict[str, Any]] = {}
+        last[(kind, str(object_id))] = seq
+    dialect = session.bind.dialect.name
+    documents: dict[str, str] = {}
     for kind in types:
-        ids = [object_id for k, object_id in last if k == kind]
+        ids = [uuid.UUID(object_id) for k, object_id in last if k == kind]
         if ids:
-            documents.update(await _visible_documents(session, principal, kind, ids))
+            statement = _visible_statement(dialect, kind, principal.is_client)
+            found = await fetch_page(session, statement, {"ids": ids, "caller": principal.user_id})
+            documents.update({object_id: doc for doc, object_id in found})
     for (kind, object_id), seq in sorted(last.items(), key=lambda item: item[1]):
-        data = documents.get(object_id)
+        document = documents.get(object_id)
         out.append(
-            {"type": kind, "op": "upsert" if data is not None else "delete", "id": object_id,
-             "data": data, "seq": seq}
-        )  # fmt: skip
+            _delete(kind, object_id, seq)
+            if document is None
+            else _upsert(kind, object_id, document, seq)
+        )
     return Position(FOLLOW, rows[-1][0]), has_more
 
 

@@ -10,7 +10,7 @@ from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
-from app.core.http import json_response
+from app.core.http import JSON
 from app.core.pagination import Cursor
 from app.sync import feed
 from app.sync.schemas import SyncPage
@@ -36,4 +36,4 @@ async def sync_changes(
     (`goals:read`: goals and steps, `reviews:read`, `encouragements:read`). An object may come
     more than once: the last entry for an id wins. A cursor of another account or made with
     other read scopes answers 400."""
-    return json_response(await feed.sync_page(session, principal, cursor, limit))
+    return Response(await feed.sync_page(session, principal, cursor, limit), media_type=JSON)
