@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import new_session
+from app.core.reads import fetch_rows
 from app.models import AuthSession
 
 LIVE_SECONDS = 1.0
@@ -48,7 +49,10 @@ async def session_is_live(
         async with new_session(write=False) as reader:
             owner = await reader.scalar(_LOOKUP, {"sid": session_id})
     else:
-        owner = await session.scalar(_LOOKUP, {"sid": session_id})
+        # The read fast path: on SQLite inline on the read-only connection (no thread hop, no
+        # transaction to end), on PostgreSQL the request's own autocommit connection.
+        rows = await fetch_rows(session, _LOOKUP, {"sid": session_id})
+        owner = rows[0][0] if rows else None
     if owner != user_id:  # revoked, deleted with its user, or never issued
         _live.pop(session_id, None)
         return False
