@@ -46,13 +46,14 @@ async def session_is_live(
         # write lock at its first statement, and every other writer would wait from here
         # until the handler is done (smoke bench on a busy machine: create / bare insert
         # 0.30 with the lookup in the write transaction, 0.66 with this read).
+        # On SQLite the read fast path (inline on the read-only connection: no thread hop).
         async with new_session(write=False) as reader:
-            owner = await reader.scalar(_LOOKUP, {"sid": session_id})
+            rows = await fetch_rows(reader, _LOOKUP, {"sid": session_id})
     else:
         # The read fast path: on SQLite inline on the read-only connection (no thread hop, no
         # transaction to end), on PostgreSQL the request's own autocommit connection.
         rows = await fetch_rows(session, _LOOKUP, {"sid": session_id})
-        owner = rows[0][0] if rows else None
+    owner = rows[0][0] if rows else None
     if owner != user_id:  # revoked, deleted with its user, or never issued
         _live.pop(session_id, None)
         return False
