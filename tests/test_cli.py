@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from app.cli import cli
 from app.core import db
 from app.core.config import get_settings
 from app.models import metadata
+from tests.servers import free_port
 from tests.worlds import PASSWORD
 
 runner = CliRunner()
@@ -124,12 +124,6 @@ def test_create_user_explains_bad_input(own_database, args, field):
     assert field in result.output
     assert "Traceback" not in result.output
     assert "tiny9" not in result.output  # the rejected password is not echoed
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_runs_the_api_and_logs_json(tmp_path):

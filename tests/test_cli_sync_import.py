@@ -16,7 +16,8 @@ import pytest
 
 from app.scripts.api_client import ApiClient, ApiError, Unreachable
 from app.scripts.mirror import run_sync
-from tests.syncing import LiveServer, _waypoint, listed, register
+from tests.servers import LiveServer, waypoint_command
+from tests.syncing import listed, register
 
 
 @pytest.fixture
@@ -40,14 +41,14 @@ async def _account(server: LiveServer, scopes: list[str]):
 def _run(server: LiveServer, token: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "WAYPOINT_TOKEN": token}
     return subprocess.run(
-        [_waypoint(), *args, "--url", server.url], env=env, capture_output=True, text=True,
+        [waypoint_command(), *args, "--url", server.url], env=env, capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
 
 
 def _run_without_token(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "WAYPOINT_TOKEN"}
-    return subprocess.run([_waypoint(), *args], env=env, capture_output=True, text=True)
+    return subprocess.run([waypoint_command(), *args], env=env, capture_output=True, text=True)
 
 
 def _mirror(path: Path) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -67,9 +68,7 @@ def server(tmp_path_factory):
     waypoint = str(BIN / "waypoint")
     migrate = subprocess.run([waypoint, "migrate"], env=env, capture_output=True, timeout=120)
     assert migrate.returncode == 0, migrate.stderr
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = (tmp / "server.log").open("w")
     process = subprocess.Popen(
         [waypoint, "serve", "--host", "127.0.0.1", "--port", str(port)],

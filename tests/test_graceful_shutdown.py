@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,16 +21,11 @@ from pathlib import Path
 
 import httpx
 
+from tests.servers import free_port
 from tests.worlds import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 TITLE = "written during shutdown"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Answer:

@@ -14,7 +14,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.servers import free_port
 from tests.worlds import PASSWORD, assert_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,12 +53,6 @@ BIN = _postgres_bin()
 pytestmark = pytest.mark.skipif(
     BIN is None, reason="PostgreSQL server binaries (initdb, pg_ctl) are not installed here"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Cluster:

@@ -18,13 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.servers import free_port
+
 WAYPOINT = str(Path(sys.executable).parent / "waypoint")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_env(tmp_path: Path, **settings: str) -> dict[str, str]:

@@ -10,7 +10,8 @@ import anyio
 import httpx
 import pytest
 
-from tests.syncing import LiveServer, apply, listed, register
+from tests.servers import LiveServer
+from tests.syncing import apply, listed, register
 
 
 @pytest.fixture

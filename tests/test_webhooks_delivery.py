@@ -26,6 +26,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from tests.servers import free_port
 from tests.worlds import PASSWORD
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -463,12 +464,6 @@ async def test_two_workers_deliver_each_delivery_once(allow_private, client, mak
     counts = collections.Counter(receiver.delivery_ids())
     assert len(counts) == expected
     assert set(counts.values()) == {1}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(**env) -> tuple[subprocess.Popen, str]:
