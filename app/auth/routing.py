@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response, Security
 
 from app.auth.dependencies import authenticate
+from app.core.errors import problem_responses
 from app.core.strict_json import parse_json_body
 from app.core.unit_of_work import UnitOfWorkRoute
 from app.idempotency.service import check_idempotency_key
@@ -38,6 +39,8 @@ class AuthenticatedRoute(StrictJsonRoute):
         dependencies.insert(0, Security(authenticate))
         if "POST" in (kwargs.get("methods") or ()):
             dependencies.append(Depends(check_idempotency_key))
+            # An Idempotency-Key reused with another body is 409 on every POST.
+            kwargs["responses"] = {**problem_responses(409), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, dependencies=dependencies, **kwargs)
 
 

@@ -11,7 +11,7 @@ from app.auth.dependencies import principal_with
 from app.auth.routing import API_PREFIX
 from app.auth.scopes import Scope
 from app.core.db import SessionDep
-from app.core.errors import NotFound, ProblemError
+from app.core.errors import REFUSING_ROUTE_NAME, NotFound, ProblemError
 from app.core.openapi import NO_VALIDATION_ERROR
 from app.core.schemas import PlainText
 from app.fhir import service
@@ -117,6 +117,7 @@ class MethodNotAllowed(ProblemError):
     "/fhir/{rest:path}",
     methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
     include_in_schema=False,
+    name=REFUSING_ROUTE_NAME,  # it allows nothing: not counted in a 405's Allow
 )
 async def anything_else(rest: str) -> Response:
     """Every other path under /v1/fhir/ answers an OperationOutcome too."""
