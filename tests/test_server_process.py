@@ -4,71 +4,16 @@ Each test starts ``waypoint serve`` on a free loopback port with a fresh SQLite 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import socket
 import stat
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.servers import free_port
-
-WAYPOINT = str(Path(sys.executable).parent / "waypoint")
-
-
-def server_env(tmp_path: Path, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAYPOINT_")}
-    env |= {
-        "WAYPOINT_ENV": "test",
-        "WAYPOINT_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'waypoint.db'}",
-        "WAYPOINT_SECRET_KEY": "server-process-test-secret-0123456789abcdef",
-        "WAYPOINT_VAR_DIR": str(tmp_path / "var"),
-        "WAYPOINT_ARGON2_TIME_COST": "1",
-        "WAYPOINT_ARGON2_MEMORY_COST": "1024",
-        "WAYPOINT_ARGON2_PARALLELISM": "1",
-        "WAYPOINT_LOG_LEVEL": "WARNING",
-    }
-    env |= {f"WAYPOINT_{k.upper()}": v for k, v in settings.items()}
-    return env
-
-
-@contextlib.contextmanager
-def running_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
-    subprocess.run([WAYPOINT, "migrate"], env=env, check=True, capture_output=True, timeout=60)
-    port = free_port()
-    process = subprocess.Popen(
-        [WAYPOINT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            assert process.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        if workers > 1:  # let every worker come up, not only the first
-            time.sleep(1.5)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from tests.servers import WAYPOINT, running_server, server_env
 
 
 def failed_login(base: str, n: int, forwarded_for: str) -> httpx.Response:

@@ -5,15 +5,13 @@ client and a therapist (linked, with a goal and a step, so that paths have somet
 then runs Schemathesis once with each one's token: every phase, a fixed seed, a bounded number
 of examples. Checks and their exceptions are in `schemathesis.toml` next to this file.
 
-    .venv/bin/python tests/fuzz/run_schemathesis.py [--max-examples N] [--seed S]
+    .venv/bin/python -m tests.fuzz.run_schemathesis [--max-examples N] [--seed S]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,61 +21,21 @@ from pathlib import Path
 
 import httpx
 
+from tests.servers import running_server, server_env
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 PASSWORD = "fuzzing passphrase 123"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def server(var: Path) -> Iterator[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAYPOINT_")}
-    env |= {
-        "WAYPOINT_ENV": "test",
-        "WAYPOINT_DATABASE_URL": f"sqlite:///{var / 'waypoint.db'}",
-        "WAYPOINT_SECRET_KEY": "schemathesis-run-secret-key-0123456789abcdef",
-        "WAYPOINT_VAR_DIR": str(var),
-        "WAYPOINT_ARGON2_TIME_COST": "1",
-        "WAYPOINT_ARGON2_MEMORY_COST": "1024",
-        "WAYPOINT_ARGON2_PARALLELISM": "1",
-        # Fuzzed logins fail by the hundred; the throttle is tested elsewhere.
-        "WAYPOINT_LOGIN_FAILURES_PER_ACCOUNT": "1000000",
-        "WAYPOINT_LOGIN_FAILURES_PER_ADDRESS": "1000000",
-        "WAYPOINT_LOG_LEVEL": "WARNING",
-    }
-    subprocess.run([BIN / "waypoint", "migrate"], env=env, check=True, capture_output=True)
-    port = free_port()
-    log = open(var / "server.log", "wb")  # noqa: SIM115  (closed below)
-    process = subprocess.Popen(
-        [BIN / "waypoint", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    # Fuzzed logins fail by the hundred; the throttle is tested elsewhere.
+    env = server_env(
+        var, login_failures_per_account="1000000", login_failures_per_address="1000000"
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start:\n" + (var / "server.log").read_text())
-            time.sleep(0.1)
+    with running_server(env) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def account(http: httpx.Client, role: str) -> str:
