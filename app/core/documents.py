@@ -65,6 +65,3 @@ class Document:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             return "object"
         return "scalar"
-
-    def fields_of_kind(self, kind: str) -> frozenset[str]:
-        return frozenset(name for name in self.columns if self.kind(name) == kind)

@@ -8,11 +8,10 @@ import binascii
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 import orjson
 from fastapi import Query
-from pydantic import BaseModel
 
 from app.core.errors import BadRequest
 from app.core.schemas import EARLIEST, LATEST, has_control_characters, safe_utc_datetime
@@ -22,13 +21,6 @@ Cursor = Annotated[
     str | None,
     Query(max_length=512, description="The `next_cursor` of the previous page."),
 ]
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,6 @@ TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=5000)]
 Message = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-UtcDateTime = dt.datetime
 
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
