@@ -99,19 +99,20 @@ def decode_position(principal: Principal, types: tuple[str, ...], cursor: str) -
 
 
 def _readable_by(kind: str, is_client: bool, caller: Any) -> sa.ColumnElement[bool]:
-    """The visibility rule of each type (the resource's statement already joins the goal)."""
+    """The visibility rule of each type (the resource's statement already joins the goal and
+    keeps only live ones).
+
+    A client sees their own objects: said on the object's own ``client_id`` (a step's or a
+    review's is always its goal's), not on the joined goal's, so a snapshot page walks the
+    object's ``(client_id, id)`` or primary key index with one goal lookup per row. Said on
+    the goal, PostgreSQL estimated the join as if a client's goals and steps were unrelated
+    (a tenth of the rows), hashed all of the big benchmark client's 10,100 goals for every
+    page and sorted: 22 ms for a page of 500 steps instead of 3 ms."""
     if kind == "encouragement":
         return encouragements_readable_by(is_client, caller)
+    if is_client:
+        return RESOURCE_OWNER[kind] == caller
     return goals_readable_by(is_client, caller)
-
-
-def _own_rows(kind: str, is_client: bool, caller: Any) -> sa.ColumnElement[bool]:
-    """For a client, the same rows said on the object's own table as well, so the snapshot
-    walks the ``(client_id, id)`` index instead of sorting all their objects for each page
-    (the rule itself is on the goal)."""
-    if not is_client:
-        return sa.true()
-    return RESOURCE_OWNER[kind] == caller
 
 
 def _id_text(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
@@ -143,7 +144,6 @@ def _snapshot_statement(dialect: str, kind: str, is_client: bool) -> sa.Select[A
         _documents(kind, dialect)
         .where(
             _readable_by(kind, is_client, caller),
-            _own_rows(kind, is_client, caller),
             resource.id_column > sa.bindparam("after", type_=id_type),
         )
         .order_by(resource.id_column)
