@@ -362,3 +362,28 @@ async def test_rollback_after_the_hook_leaves_no_delivery(
         await session.rollback()
     with sync_engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 0
+
+
+async def test_deleting_a_webhook_deletes_its_deliveries_only(client, make_user, sync_engine):
+    """Deliveries hang on their owner, not on a foreign key to the webhook: the service
+    deletes a webhook's own deliveries with it, and a listing shows one webhook's only."""
+    owner = await make_user("client")
+    first = await subscribe(client, owner, ["goal.created"])
+    second = await subscribe(client, owner, ["goal.created", "goal.updated"])
+    goal = (await client.post("/v1/goals", json={"title": "Walk"}, headers=owner.headers)).json()
+    r = await client.patch(
+        f"/v1/goals/{goal['id']}",
+        json={"title": "Walk daily"},
+        headers={**owner.headers, "If-Match": f'"{goal["version"]}"'},
+    )
+    assert r.status_code == 200, r.text
+    assert [d["event"] for d in await deliveries(client, owner, first)] == ["goal.created"]
+    assert [d["event"] for d in await deliveries(client, owner, second)] == [
+        "goal.updated",
+        "goal.created",
+    ]
+    assert (
+        await client.delete(f"/v1/webhooks/{first['id']}", headers=owner.headers)
+    ).status_code == 204
+    assert bodies(sync_engine, first) == []
+    assert [b["type"] for b in bodies(sync_engine, second)] == ["goal.created", "goal.updated"]

@@ -13,13 +13,12 @@ class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         sa.Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
-        sa.Index(
-            "ix_webhook_deliveries_webhook_id_created_at_id", "webhook_id", "created_at", "id"
-        ),
+        sa.Index("ix_webhook_deliveries_user_id_created_at_id", "user_id", "created_at", "id"),
     )
 
     id: uuid.UUID = id_field()
-    webhook_id: uuid.UUID = Field(foreign_key="webhooks.id", ondelete="CASCADE")
+    webhook_id: uuid.UUID
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
     event: str = Field(max_length=64)
     body: str = Field(sa_type=sa.Text)
     status: str = Field(default="pending", max_length=16)

@@ -16,7 +16,8 @@ asks whether anyone listens at all, and both statements run inline on the transa
 connection (``_sqlite_connection``): with 10 subscribers the outbox measured 0.37 ms of CPU
 per commit, 0.09 ms without any. The event's body (``{id, type, created_at, data}``, ``id``
 being the event's, the same for every subscriber) is rendered once per event; each delivery
-row gets its own random id (``Waypoint-Delivery``).
+row gets its own id (``Waypoint-Delivery``): a UUIDv7 whose last 48 bits are random per
+delivery (``delivery_id_prefix``).
 """
 
 from __future__ import annotations
@@ -51,23 +52,31 @@ _WROTE = "waypoint.webhook_deliveries_written"
 # on a shared goal or is theirs. Two arms, each on an index (webhooks.user_id,
 # care_links.client_id). ``wants``: the webhook subscribed to the event type.
 _ARMS = (
-    "SELECT w.id AS webhook_id, e.* FROM {events} JOIN webhooks w ON w.user_id = e.client_id "
+    "SELECT w.id AS webhook_id, w.user_id AS owner_id, e.* FROM {events} "
+    "JOIN webhooks w ON w.user_id = e.client_id "
     "WHERE w.active AND {wants} "
     "UNION ALL "
-    "SELECT w.id AS webhook_id, e.* FROM {events} "
+    "SELECT w.id AS webhook_id, w.user_id AS owner_id, e.* FROM {events} "
     "JOIN care_links l ON l.client_id = e.client_id AND l.ended_at IS NULL "
     "JOIN webhooks w ON w.user_id = l.therapist_id "
     "WHERE w.active AND {wants} AND (e.shared OR w.user_id = e.author_id)"
 )
-_COLUMNS = "id, webhook_id, event, body, status, attempts, next_attempt_at, created_at"
+_COLUMNS = "id, webhook_id, user_id, event, body, status, attempts, next_attempt_at, created_at"
+# A delivery's id: the event's UUIDv7 up to its last 48 bits, then 48 random bits per delivery.
+# Still a UUIDv7 (time first, random after), so the ten deliveries of a commit land side by side
+# at the end of the primary key's index instead of on ten random pages of it.
+_PG_DELIVERY_ID = (
+    "CAST(s.id_prefix || right(replace(gen_random_uuid()::text, '-', ''), 12) AS uuid)"
+)
 # SQLite: executemany, one parameter set per event (one driver call for the commit).
 _SQLITE = sa.text(
     f"INSERT INTO webhook_deliveries ({_COLUMNS}) "
-    "SELECT lower(hex(randomblob(16))), s.webhook_id, s.event, s.body, 'pending', 0, :now, :now "
+    "SELECT s.id_prefix || lower(hex(randomblob(6))), s.webhook_id, s.owner_id, s.event, s.body, "
+    "'pending', 0, :now, :now "
     "FROM ("
     + _ARMS.format(
         events="(SELECT :event AS event, :body AS body, :client_id AS client_id, "
-        ":shared AS shared, :author_id AS author_id) AS e",
+        ":shared AS shared, :author_id AS author_id, :id_prefix AS id_prefix) AS e",
         wants="instr(w.events, json_quote(e.event)) > 0",
     )
     + ") AS s"
@@ -79,12 +88,13 @@ _SQLITE = sa.text(
 # PostgreSQL: the events as arrays, one statement.
 _POSTGRES = sa.text(
     f"INSERT INTO webhook_deliveries ({_COLUMNS}) "
-    "SELECT gen_random_uuid(), s.webhook_id, s.event, s.body, 'pending', 0, :now, :now "
+    f"SELECT {_PG_DELIVERY_ID}, s.webhook_id, s.owner_id, s.event, s.body, "
+    "'pending', 0, :now, :now "
     "FROM ("
     + _ARMS.format(
         events="unnest(CAST(:event AS text[]), CAST(:body AS text[]), "
-        "CAST(:client_id AS uuid[]), CAST(:shared AS boolean[]), CAST(:author_id AS uuid[])) "
-        "AS e (event, body, client_id, shared, author_id)",
+        "CAST(:client_id AS uuid[]), CAST(:shared AS boolean[]), CAST(:author_id AS uuid[]), "
+        "CAST(:id_prefix AS text[])) AS e (event, body, client_id, shared, author_id, id_prefix)",
         wants="w.events ? e.event",
     )
     + ") AS s"
@@ -116,9 +126,11 @@ def deliveries_cte() -> sa.CTE:
     event = sa.bindparam("outbox_event", type_=sa.String())
     client = sa.bindparam("outbox_client", type_=sa.Uuid())
     wants = WEBHOOKS.c.events.op("?")(event)
-    own = sa.select(WEBHOOKS.c.id).where(WEBHOOKS.c.user_id == client, WEBHOOKS.c.active, wants)
+    own = sa.select(WEBHOOKS.c.id, WEBHOOKS.c.user_id).where(
+        WEBHOOKS.c.user_id == client, WEBHOOKS.c.active, wants
+    )
     linked = (
-        sa.select(WEBHOOKS.c.id)
+        sa.select(WEBHOOKS.c.id, WEBHOOKS.c.user_id)
         .join(LINKS, LINKS.c.therapist_id == WEBHOOKS.c.user_id)
         .where(
             LINKS.c.client_id == client,
@@ -134,8 +146,16 @@ def deliveries_cte() -> sa.CTE:
     hooks = sa.union_all(own, linked).subquery("hooks")
     at = sa.bindparam("outbox_at", type_=DELIVERIES.c.created_at.type)
     rows = sa.select(
-        sa.func.gen_random_uuid(),
+        sa.cast(
+            sa.bindparam("outbox_id_prefix", type_=sa.String()).concat(
+                sa.func.right(
+                    sa.func.replace(sa.cast(sa.func.gen_random_uuid(), sa.Text()), "-", ""), 12
+                )
+            ),
+            sa.Uuid(),
+        ),
         hooks.c.id,
+        hooks.c.user_id,
         event,
         sa.bindparam("outbox_body", type_=sa.Text()),
         sa.literal("pending"),
@@ -149,6 +169,7 @@ def deliveries_cte() -> sa.CTE:
             [
                 "id",
                 "webhook_id",
+                "user_id",
                 "event",
                 "body",
                 "status",
@@ -172,6 +193,7 @@ def cte_parameters(session: Any, event: Event, document: dict[str, Any], at: Any
         "outbox_client": event.client_id,
         "outbox_shared": event.shared,
         "outbox_author": event.author_id,
+        "outbox_id_prefix": delivery_id_prefix(),
         "outbox_at": at,
     }
 
@@ -226,12 +248,19 @@ def _insert_sqlite(db: sqlite3.Connection, now: Any, rows: list[dict[str, Any]])
                 "client_id": row["client_id"].hex,
                 "shared": 1 if row["shared"] else 0,
                 "author_id": row["author_id"].hex if row["author_id"] else None,
+                "id_prefix": row["id_prefix"],
             }[name]
             for name in names
         )
         for row in rows
     ]
     return db.executemany(sql, params).rowcount
+
+
+def delivery_id_prefix() -> str:
+    """The first 20 of a new UUIDv7's 32 hex digits (time, version, 28 random bits): the
+    outbox's statements append 12 random ones per delivery."""
+    return new_id().hex[:20]
 
 
 def delivery_body(event_id: uuid.UUID, event: Event, data: bytes, at: Any) -> str:
@@ -282,6 +311,7 @@ async def write_outbox(context: CommitContext) -> None:
                 "client_id": event.client_id,
                 "shared": event.shared,
                 "author_id": event.author_id,
+                "id_prefix": delivery_id_prefix(),
             }
         )
     if not rows:

@@ -87,15 +87,22 @@ async def delete_webhook(session: AsyncSession, principal: Principal, raw_id: st
     )
     if deleted is None:
         raise NotFound("No such webhook.")
+    await session.execute(
+        sa.delete(DELIVERIES).where(
+            DELIVERIES.c.user_id == principal.user_id, DELIVERIES.c.webhook_id == deleted
+        )
+    )
 
 
 async def list_deliveries(
     session: AsyncSession, principal: Principal, raw_id: str, limit: int, cursor: str | None
 ) -> tuple[list[DeliveryOut], str | None]:
     """A webhook's deliveries, newest first (the deliveries of one commit share their
-    ``created_at``; their random ids order them among themselves)."""
+    ``created_at``; their ids order them among themselves), through the owner's index."""
     webhook_id = await _own_webhook(session, principal, raw_id)
-    query = sa.select(*_DELIVERY).where(DELIVERIES.c.webhook_id == webhook_id)
+    query = sa.select(*_DELIVERY).where(
+        DELIVERIES.c.user_id == principal.user_id, DELIVERIES.c.webhook_id == webhook_id
+    )
     if cursor:
         after_at, after_id = decode_cursor(cursor, dt.datetime, uuid.UUID)
         query = query.where(

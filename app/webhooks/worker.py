@@ -216,6 +216,8 @@ class DeliveryWorker:
                 result = await session.execute(_TARGETS, {"ids": hook_ids})
                 targets = {row.id: row for row in result}
             await session.commit()
+        # A webhook deleted meanwhile (its deliveries go with it) counts as disabled: the
+        # delivery is marked failed rather than claimed again after every lease.
         return [
             Claimed(
                 row.id,
@@ -223,11 +225,11 @@ class DeliveryWorker:
                 row.event,
                 row.body,
                 row.attempts,
-                targets[row.webhook_id].url if targets[row.webhook_id].active else None,
-                targets[row.webhook_id].secret,
+                target.url if target is not None and target.active else None,
+                target.secret if target is not None else "",
             )
             for row in rows
-            if row.webhook_id in targets
+            for target in (targets.get(row.webhook_id),)
         ]
 
     async def _limited(self, delivery: Claimed) -> AttemptResult:
