@@ -62,6 +62,32 @@ async def test_metrics_report_requests_by_route_template_and_status_class(client
         assert secret not in text
 
 
+async def test_operator_routes_are_labelled_by_template_and_unknown_paths_by_one_word(client):
+    """``/metrics`` is added with ``app.add_route`` (a plain Starlette route, which FastAPI's
+    router leaves out of the scope): it used to be labelled ``unmatched``."""
+    count = "waypoint_request_duration_seconds_count"
+    before = (await client.get("/metrics")).text
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert (await client.get(path)).status_code == 200, path
+    assert (await client.post("/metrics")).status_code == 405
+    unknown = "/v1/no-such-thing/3f1c2a54-0000-4000-8000-00000000cafe"
+    assert (await client.get(unknown)).status_code == 404
+    after = (await client.get("/metrics")).text
+
+    def grew(route: str, method: str = "GET", status: str = "2xx") -> float:
+        labels = {"route": route, "method": method, "status": status}
+        return value(after, count, **labels) - value(before, count, **labels)
+
+    assert grew("/healthz") == 1
+    assert grew("/readyz") == 1
+    assert grew("/metrics") == 2  # the request above and the scrape that took ``before``
+    assert grew("/metrics", "POST", "4xx") == 1
+    assert grew("unmatched", status="4xx") == 1
+    routes = {s.labels["route"] for s in samples(after).get(count, [])}
+    assert "/metrics" in routes
+    assert not any("no-such-thing" in route or "cafe" in route for route in routes)
+
+
 async def test_login_failures_and_throttles_are_counted(client, make_user, monkeypatch):
     monkeypatch.setenv("WAYPOINT_LOGIN_FAILURES_PER_ACCOUNT", "2")
     get_settings.cache_clear()

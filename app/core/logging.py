@@ -152,12 +152,28 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
 
 
+UNMATCHED_ROUTE = "unmatched"  # the route of a path no route answers (never the raw path)
+
+
 def _route_template(scope: Scope) -> str:
-    """The matched path template (``/v1/goals/{goal_id}``): ids stay out of the log line."""
+    """The matched path template (``/v1/goals/{goal_id}``): ids stay out of the log line and
+    the metrics' route labels stay a bounded set."""
     # FastAPI 0.16x matches included routers lazily; the full template is on its route context.
     context = (scope.get("fastapi") or {}).get("effective_route_context")
     template = getattr(context, "path_format", None)
     if template:
         return template
     route = scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+    template = getattr(route, "path", None)
+    if template:
+        return template
+    # Routes added with ``app.add_route`` (/metrics, /docs) are plain Starlette routes: FastAPI's
+    # router leaves no ``route`` in the scope for them, only their ``endpoint`` (also on a 405).
+    # Looked up only for those few, low-rate routes; a 404 has no endpoint and skips the scan.
+    endpoint = scope.get("endpoint")
+    router = scope.get("router")
+    if endpoint is not None and router is not None:
+        for candidate in router.routes:
+            if getattr(candidate, "endpoint", None) is endpoint:
+                return candidate.path
+    return UNMATCHED_ROUTE
