@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+import app.webhooks.queue_metrics  # noqa: F401  (registers its scrape-time gauges)
 import app.webhooks.worker  # noqa: F401  (registers its background worker)
 from app.api import ROUTERS, add_routes
 from app.commit_hooks import BEFORE_COMMIT

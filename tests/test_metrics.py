@@ -4,15 +4,22 @@ without ids or user text, and a request-metrics middleware cheap enough for the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
+import json
 import time
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core import metrics
 from app.core.config import get_settings
+from app.models import WebhookDelivery
+from app.webhooks import queue_metrics
 from tests.test_goals import new_goal
+from tests.test_webhooks_delivery import Receiver, subscribe
 from tests.worlds import PASSWORD, assert_problem, login
 
 
@@ -182,3 +189,148 @@ async def test_the_request_metrics_middleware_costs_a_few_microseconds(rounds):
     print(f"request metrics middleware: {overhead_us:.1f} us per request")
     assert overhead_us < 50  # generous for a shared machine; about 3-6 us measured here
     await asyncio.sleep(0)
+
+
+# -- the webhook delivery queue -------------------------------------------------------------
+DELIVERIES = WebhookDelivery.__table__
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    monkeypatch.setenv("WAYPOINT_WEBHOOKS_ALLOW_PRIVATE", "true")  # the receiver is on loopback
+    get_settings.cache_clear()
+    r = Receiver()
+    yield r
+    r.close()
+    get_settings.cache_clear()
+
+
+async def queue_with(client, make_user, receiver, sync_engine, *, goals: int) -> list:
+    """``goals`` pending deliveries to ``receiver`` (no worker runs in the test app), their ids
+    oldest first."""
+    owner = await make_user("client")
+    await subscribe(client, owner, receiver.url)
+    for i in range(goals):
+        await new_goal(client, owner, title=f"g{i}")
+    with sync_engine.connect() as conn:
+        query = sa.select(DELIVERIES.c.id).order_by(DELIVERIES.c.created_at)
+        return list(conn.execute(query).scalars())
+
+
+def set_next_attempt(sync_engine, delivery_id, at: dt.datetime) -> None:
+    with sync_engine.begin() as conn:
+        conn.execute(
+            DELIVERIES.update().where(DELIVERIES.c.id == delivery_id).values(next_attempt_at=at)
+        )
+
+
+def queue_gauges(text: str) -> tuple[float, float, float]:
+    return (
+        value(text, "waypoint_webhook_deliveries_due"),
+        value(text, "waypoint_webhook_oldest_due_seconds"),
+        value(text, "waypoint_webhook_deliveries_pending"),
+    )
+
+
+async def test_the_delivery_queue_gauges_show_the_due_backlog_and_its_oldest_age(
+    client, make_user, receiver, sync_engine
+):
+    from app.webhooks.worker import DeliveryWorker
+
+    oldest, due, retrying = await queue_with(client, make_user, receiver, sync_engine, goals=3)
+    now = dt.datetime.now(dt.UTC)
+    set_next_attempt(sync_engine, oldest, now - dt.timedelta(seconds=120))
+    set_next_attempt(sync_engine, retrying, now + dt.timedelta(hours=1))  # a retry, waiting
+
+    text = (await client.get("/metrics")).text
+    depth, oldest_age, pending = queue_gauges(text)
+    assert depth == 2
+    assert pending == 3
+    assert 120 <= oldest_age < 120 + 30
+    measured = value(text, "waypoint_webhook_queue_measured_timestamp_seconds")
+    assert time.time() - 30 < measured <= time.time()
+
+    worker = DeliveryWorker(allow_private=True, yield_to_requests=False)
+    try:
+        assert await worker.run_once() == 2  # the due ones; the retry waits
+    finally:
+        await worker.aclose()
+    assert len(receiver.requests) == 2
+    assert queue_gauges((await client.get("/metrics")).text) == (0, 0, 1)
+
+    with sync_engine.begin() as conn:  # given up on
+        conn.execute(DELIVERIES.update().values(status="failed").where(DELIVERIES.c.id == due))
+        conn.execute(DELIVERIES.update().values(status="failed").where(DELIVERIES.c.id == retrying))
+    assert queue_gauges((await client.get("/metrics")).text) == (0, 0, 0)
+
+
+class _BrokenSession:
+    """What ``new_session`` gives while the database is away: entering it fails with an error
+    whose message carries the database URL (as a driver's can), or hangs."""
+
+    def __init__(self, hang: asyncio.Event | None = None) -> None:
+        self.hang = hang
+
+    async def __aenter__(self):
+        if self.hang is not None:
+            await self.hang.wait()
+        raise sa.exc.OperationalError(
+            "SELECT 1", {}, Exception("postgresql://waypoint:hunter2-secret@db/waypoint refused")
+        )
+
+    async def __aexit__(self, *exc) -> None:
+        return None
+
+
+async def test_a_failing_queue_measurement_keeps_the_last_values_and_logs_no_secret(
+    client, make_user, receiver, sync_engine, monkeypatch, capsys
+):
+    await queue_with(client, make_user, receiver, sync_engine, goals=2)
+    before = (await client.get("/metrics")).text
+    assert queue_gauges(before)[0] == 2
+    capsys.readouterr()
+
+    monkeypatch.setattr(queue_metrics, "new_session", lambda write: _BrokenSession())
+    r = await client.get("/metrics")
+    assert r.status_code == 200
+    assert queue_gauges(r.text) == queue_gauges(before)
+    stamp = "waypoint_webhook_queue_measured_timestamp_seconds"
+    assert value(r.text, stamp) == value(before, stamp)
+    out = capsys.readouterr().out
+    assert "hunter2" not in out
+    (failure,) = [
+        line for line in map(json.loads, out.splitlines()) if line["event"] == "scrape_hook_failed"
+    ]
+    assert failure["hook"] == "measure_delivery_queue"
+    assert failure["error_type"] == "OperationalError"
+
+
+async def test_a_hanging_queue_measurement_does_not_hold_the_scrape(
+    client, make_user, receiver, sync_engine, monkeypatch
+):
+    await queue_with(client, make_user, receiver, sync_engine, goals=1)
+    assert queue_gauges((await client.get("/metrics")).text)[0] == 1
+    monkeypatch.setattr(metrics, "SCRAPE_HOOK_TIMEOUT_SECONDS", 0.2)
+    released = asyncio.Event()
+    opened = []
+
+    def hanging_session(write: bool) -> _BrokenSession:
+        opened.append(write)
+        return _BrokenSession(hang=released)
+
+    monkeypatch.setattr(queue_metrics, "new_session", hanging_session)
+    try:
+        for _ in range(2):
+            started = time.perf_counter()
+            r = await client.get("/metrics")
+            assert r.status_code == 200
+            assert time.perf_counter() - started < 1.0
+            assert queue_gauges(r.text)[0] == 1  # the last value, kept
+            assert "waypoint_request_duration_seconds" in r.text
+        assert len(opened) == 1  # not started again while the first one waits
+    finally:
+        released.set()
+        with contextlib.suppress(Exception):
+            await metrics._hook_tasks[queue_metrics.measure_delivery_queue]
+    await client.get("/metrics")
+    assert len(opened) == 2  # started again once the late one ended

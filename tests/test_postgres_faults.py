@@ -34,6 +34,8 @@ STATEMENT_TIMEOUT_MS = 1000
 # A request's database work is cut after connect + statement timeout (3 s); a write's retry of
 # its ping on a fresh connection can add one more connect timeout.
 BOUND_S = CONNECT_TIMEOUT_S + STATEMENT_TIMEOUT_MS / 1000 + CONNECT_TIMEOUT_S + 1.5
+# A scrape waits for its database measurements at most metrics.SCRAPE_HOOK_TIMEOUT_SECONDS.
+SCRAPE_BOUND_S = 2.0
 
 
 def _postgres_bin() -> Path | None:
@@ -205,6 +207,14 @@ def assert_unavailable(r: httpx.Response, seconds: float) -> None:
     assert seconds < BOUND_S, f"answered after {seconds:.1f} s"
 
 
+def queue_measured_at(scrape: str) -> float:
+    """The webhook queue gauges' last measurement time (Unix time) in a scrape."""
+    for line in scrape.splitlines():
+        if line.startswith("waypoint_webhook_queue_measured_timestamp_seconds "):
+            return float(line.split()[1])
+    raise AssertionError("no webhook queue measurement")
+
+
 def assert_recovers(http: httpx.Client, headers: dict[str, str], within: float = 15) -> None:
     deadline = time.monotonic() + within
     while True:
@@ -236,8 +246,9 @@ def test_a_stopped_database_answers_503_and_recovers_without_restart(served):
         assert r.status_code == 503 and seconds < 2
         r, seconds = timed(http, "GET", "/healthz")
         assert r.status_code == 200 and seconds < 1
-        scrape = http.get("/metrics").text
-        assert 'waypoint_db_errors_total{kind="' in scrape
+        scrape, seconds = timed(http, "GET", "/metrics")
+        assert scrape.status_code == 200 and seconds < SCRAPE_BOUND_S, f"{seconds:.1f} s"
+        assert 'waypoint_db_errors_total{kind="' in scrape.text
 
         cluster.start()
         assert_recovers(http, headers)
@@ -252,8 +263,17 @@ def test_a_frozen_database_answers_503_within_a_bounded_time(served):
         assert http.get("/v1/goals", headers=headers).status_code == 200
         assert http.post("/v1/goals", json={"title": "Warm"}, headers=headers).status_code == 201
 
+        measured = queue_measured_at(http.get("/metrics").text)
+        assert measured > time.time() - 5
         cluster.signal(signal.SIGSTOP)
         try:
+            # The queue gauges' query waits on the frozen database (on a pooled connection);
+            # the scrape does not, and a second scrape starts no second query meanwhile.
+            for _ in range(2):
+                scrape, seconds = timed(http, "GET", "/metrics")
+                assert scrape.status_code == 200 and seconds < SCRAPE_BOUND_S, f"{seconds:.1f} s"
+                # Kept: the last measurement before the freeze.
+                assert queue_measured_at(scrape.text) == measured
             for method, path, body in (
                 ("GET", "/v1/goals", None),
                 ("POST", "/v1/goals", "Frozen"),
@@ -269,3 +289,4 @@ def test_a_frozen_database_answers_503_within_a_bounded_time(served):
         finally:
             cluster.signal(signal.SIGCONT)
         assert_recovers(http, headers)
+        assert queue_measured_at(http.get("/metrics").text) > measured

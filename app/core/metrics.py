@@ -1,21 +1,25 @@
 """Prometheus metrics: what an operator needs to see how the service is doing.
 
 ``GET /metrics`` (text format, official ``prometheus-client``) is served to loopback and to the
-networks in ``WAYPOINT_METRICS_ALLOW``, before admission (it never waits for a turn) and
-without the database. ``waypoint serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
-directory, so every worker writes its values there and any worker's scrape reports one set.
+networks in ``WAYPOINT_METRICS_ALLOW``, before admission (it never waits for a turn), and
+waits at most ``SCRAPE_HOOK_TIMEOUT_SECONDS`` for the values it reads from the database.
+``waypoint serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory, so every worker
+writes its values there and any worker's scrape reports one set.
 
 Labels carry only route templates, methods, status classes and fixed words: never an id, an
 e-mail or anything a user wrote.
 
-Adding a metric elsewhere (say, the webhook delivery queue)::
+Adding a metric elsewhere (``app/webhooks/queue_metrics.py`` does so for the delivery queue)::
 
     from app.core import metrics
-    QUEUE_DEPTH = metrics.gauge("waypoint_webhook_queue_depth", "Deliveries due.")
+    DUE = metrics.gauge("waypoint_webhook_deliveries_due", "Deliveries due.", mode="mostrecent")
 
     @metrics.on_scrape
-    async def _measure_queue() -> None:  # runs at each scrape, in the scraping worker
-        QUEUE_DEPTH.set(await count_due_deliveries())
+    async def measure_delivery_queue() -> None:  # runs at each scrape, in the scraping worker
+        DUE.set(await count_due_deliveries())
+
+A value every worker measures alike (a table's rows) is ``mostrecent``; the default
+``livesum`` would add the workers' measurements up.
 
 Counters and histograms come straight from ``prometheus_client`` (``Counter``, ``Histogram``).
 """
@@ -96,14 +100,50 @@ LOGIN_THROTTLED = Counter(
 
 _ScrapeHook = Callable[[], Awaitable[None]]
 _scrape_hooks: list[_ScrapeHook] = []
+_hook_tasks: dict[_ScrapeHook, asyncio.Task[None]] = {}
 SCRAPE_HOOK_TIMEOUT_SECONDS = 1.0
 
 
 def on_scrape(hook: _ScrapeHook) -> _ScrapeHook:
-    """Run ``hook`` before each scrape (bounded by a short timeout): for gauges measured on
-    demand, such as a queue's depth read from the database."""
+    """Run ``hook`` before each scrape (the scrape waits for it at most
+    ``SCRAPE_HOOK_TIMEOUT_SECONDS``): for gauges measured on demand, such as a queue's depth
+    read from the database."""
     _scrape_hooks.append(hook)
     return hook
+
+
+async def run_scrape_hooks() -> None:
+    """Start the hooks together and wait for them at most ``SCRAPE_HOOK_TIMEOUT_SECONDS``.
+
+    A late hook is left to finish in the background rather than cancelled: cancelling a query
+    that a frozen PostgreSQL does not answer makes psycopg try to cancel it on that same server
+    and then wait for it again, and a scrape under ``asyncio.timeout`` took 11 s instead of 1
+    (tests/test_postgres_faults.py). A hook still running is not started again, so a database
+    that does not answer holds at most one connection per hook and worker; its gauges keep
+    their last values meanwhile."""
+    loop = asyncio.get_running_loop()
+    waiting = []
+    for hook in _scrape_hooks:
+        task = _hook_tasks.get(hook)
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = _hook_tasks[hook] = loop.create_task(hook(), name=f"scrape:{hook.__name__}")
+            task.add_done_callback(_report_hook_failure)
+        waiting.append(task)
+    if not waiting:
+        return
+    _, late = await asyncio.wait(waiting, timeout=SCRAPE_HOOK_TIMEOUT_SECONDS)
+    for task in late:
+        log.warning("scrape_hook_late", hook=task.get_name().removeprefix("scrape:"))
+
+
+def _report_hook_failure(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:  # a failed measurement must not hide the others
+        # The type only: a database error's message can carry its URL or a query's values.
+        hook = task.get_name().removeprefix("scrape:")
+        log.warning("scrape_hook_failed", hook=hook, error_type=type(exc).__name__)
 
 
 # -- cheap on the hot path ------------------------------------------------------------------
@@ -249,12 +289,7 @@ def metrics_endpoint(networks: tuple[Any, ...]) -> Callable[[Request], Awaitable
             from app.core.errors import problem_response
 
             return problem_response(403, "forbidden", "Forbidden", "Metrics are not served here.")
-        for hook in _scrape_hooks:
-            try:
-                async with asyncio.timeout(SCRAPE_HOOK_TIMEOUT_SECONDS):
-                    await hook()
-            except Exception as exc:  # a failed measurement must not hide the others
-                log.warning("scrape_hook_failed", hook=hook.__name__, error_type=type(exc).__name__)
+        await run_scrape_hooks()
         refresh()
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
