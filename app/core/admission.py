@@ -13,14 +13,28 @@ The limit also keeps a worker from asking its pools for more connections than th
 Load shedding: the queue is bounded by the time a request would wait. A request waits in two
 places: in the event loop, before its first line runs (every task ready before it goes first;
 on SQLite a page of goals runs start to end without yielding, so there the whole backlog waits
-here), and here, for a turn. The first is about two turns of the loop (one until the socket is
-read, one until the task starts), from the loop's lag measured by a timer every 20 ms; the
-second is estimated from the number waiting and the average time a request holds its turn. A
-request whose two waits together exceed ``max_wait`` is refused without waiting for a turn
-(503 + ``Retry-After``; answered after ``max_wait / 2``, see ``_shed``), and one that has waited
-``max_wait`` for a turn after all is refused then.
-A refusal costs a fraction of a millisecond, so under overload the backlog drains, the admitted
-keep their latency and the excess learns at once that it should come back.
+here), and here, for a turn.
+
+- The loop's share is estimated from its lag: how late a timer that should run every 20 ms
+  ran last, or, if it is overdue right now, how overdue it is. The live part matters on
+  SQLite, where admitted requests run start to end inside one turn of the loop: a burst of
+  400 requests read in one turn was admitted one after the other (the turn limit never binds
+  when each finishes before the next starts) and that turn lasted 100-400 ms before the timer
+  could say so. A request waits several turns of a lagging loop (until its socket is read,
+  until its task starts, then each await); ``LOOP_TURNS`` (8) was measured, not derived: with
+  400 connections on one SQLite worker, assuming 2 turns gave an admitted p99 of 400 ms, 8
+  gave 54 ms (client side, ``make bench``).
+- The wait for a turn is estimated from the number waiting and the average time a request
+  holds its turn. That is a mean; waits spread to about twice it, so a request queues only
+  when twice the estimate fits: on one PostgreSQL worker under 400 connections, queueing up to
+  the estimate itself gave an admitted p99 of 289 ms with the default 250 ms bound, twice it
+  216 ms.
+
+A request whose waits together exceed ``max_wait`` is refused without waiting for a turn (503 +
+``Retry-After``; answered after a paced delay, see ``_shed``), and one that has waited
+``max_wait`` for a turn after all is refused then. A refusal costs a fraction of a millisecond,
+so under overload the backlog drains, the admitted keep their latency and the excess learns at
+once that it should come back.
 
 ``/healthz``, ``/readyz`` and ``/metrics`` never queue: they tell an operator or a load balancer
 how the worker is doing, which matters most when it is saturated.
@@ -29,6 +43,7 @@ how the worker is doing, which matters most when it is saturated.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 import orjson
@@ -55,6 +70,8 @@ _SHED_HEADERS = (
 _SMOOTHING = 0.05
 LAG_PROBE_SECONDS = 0.02
 LAG_DECAY = 0.5  # per probe
+LOOP_TURNS = 8  # turns of a lagging loop a request waits (measured, see the module's docstring)
+QUEUE_SPREAD = 2.0  # the longest waits for a turn against the estimated mean
 
 
 _in_flight = 0
@@ -75,11 +92,18 @@ class AdmissionMiddleware:
         self.active = 0
         self._service_seconds = 0.0  # running average of the time a request holds its turn
         self.loop_lag = 0.0  # how late the event loop ran the last lag probe
+        self._probe_due = float("inf")  # when the next lag probe should run (loop time)
         metrics.watch_queue(self)
 
     def expected_wait(self) -> float:
         """How long a request arriving now would wait for a turn, by the running average."""
         return (self.waiting + 1) * self._service_seconds / self.limit
+
+    def current_lag(self) -> float:
+        """The loop's lag: the last probe's, or how overdue the next one is if it is late now
+        (a long turn of the loop is seen while it lasts, not after)."""
+        overdue = asyncio.get_running_loop().time() - self._probe_due
+        return max(self.loop_lag, overdue)
 
     def _start_lag_probe(self) -> None:
         loop = asyncio.get_running_loop()
@@ -90,7 +114,8 @@ class AdmissionMiddleware:
             # (requests served) and short ones (requests refused), and the signal must not let
             # go at the first short turn; after a single stall it is gone within ~60 ms.
             self.loop_lag = max(now - due, self.loop_lag * LAG_DECAY)
-            loop.call_at(now + LAG_PROBE_SECONDS, probe, now + LAG_PROBE_SECONDS)
+            self._probe_due = now + LAG_PROBE_SECONDS
+            loop.call_at(self._probe_due, probe, self._probe_due)
 
         loop.call_soon(probe, loop.time())
 
@@ -113,14 +138,12 @@ class AdmissionMiddleware:
             self._turns = asyncio.Semaphore(self.limit)  # first come, first served (3.11+)
             self._start_lag_probe()
         turns = self._turns
-        # A request waits about two turns of a lagging loop before it runs here: one until its
-        # socket is read, one until its task starts.
-        loop_wait = 2 * self.loop_lag
+        loop_wait = LOOP_TURNS * self.current_lag()
         if loop_wait > self.max_wait:  # waited too long in the loop already
             await self._shed(scope, send, paced=True)
             return
         if turns.locked():  # every turn taken: queue, unless the wait would be too long
-            if loop_wait + self.expected_wait() > self.max_wait:
+            if loop_wait + QUEUE_SPREAD * self.expected_wait() > self.max_wait:
                 await self._shed(scope, send, paced=True)
                 return
             self.waiting += 1
@@ -148,12 +171,15 @@ class AdmissionMiddleware:
         scope["waypoint.shed"] = True
         metrics.SHED.inc()
         if paced:
-            # Refused without waiting for a turn, but answered after half the bound: a client
-            # that ignores Retry-After and asks again at once (a load generator, a naive retry
-            # loop) would otherwise turn refusals into a storm of cheap requests that starves
-            # the admitted ones. Measured with 400 wrk connections on one PostgreSQL worker:
-            # 7,000 refusals a second, 130 admitted (p99 491 ms in the server) without pacing.
-            await asyncio.sleep(self.max_wait / 2)
+            # Refused without waiting for a turn, but answered after a delay of up to half the
+            # bound: a client that ignores Retry-After and asks again at once (a load
+            # generator, a naive retry loop) would otherwise turn refusals into a storm of
+            # cheap requests that starves the admitted ones. Measured with 400 wrk connections
+            # on one PostgreSQL worker: 7,000 refusals a second, 130 admitted (p99 491 ms in
+            # the server) without pacing. The delay is drawn from its upper half: refused
+            # together, answered together, back together, a herd that came in waves of 400
+            # requests read in one turn of the loop (503 p99 550-650 ms with a fixed delay).
+            await asyncio.sleep(self.max_wait / 2 * random.uniform(0.5, 1.0))
         # Fresh messages each time: outer middlewares add headers to the message they are given.
         await send({"type": "http.response.start", "status": 503, "headers": [*_SHED_HEADERS]})
         await send({"type": "http.response.body", "body": _SHED_BODY})
