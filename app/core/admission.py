@@ -15,15 +15,19 @@ places: in the event loop, before its first line runs (every task ready before i
 on SQLite a page of goals runs start to end without yielding, so there the whole backlog waits
 here), and here, for a turn.
 
-- The loop's share is estimated from its lag: how late a timer that should run every 20 ms
-  ran last, or, if it is overdue right now, how overdue it is. The live part matters on
-  SQLite, where admitted requests run start to end inside one turn of the loop: a burst of
-  400 requests read in one turn was admitted one after the other (the turn limit never binds
-  when each finishes before the next starts) and that turn lasted 100-400 ms before the timer
-  could say so. A request waits several turns of a lagging loop (until its socket is read,
-  until its task starts, then each await); ``LOOP_TURNS`` (8) was measured, not derived: with
-  400 connections on one SQLite worker, assuming 2 turns gave an admitted p99 of 400 ms, 8
-  gave 54 ms (client side, ``make bench``).
+- The loop's share is estimated from its lag, how late a timer that should run every 20 ms
+  runs, in two ways. Sustained lag: the smaller of the last two probes' (a lone stall, a
+  garbage collection or a thread preempted on a busy machine, is not overload; a loop late
+  twice in a row is). Live lag, on SQLite's account: admitted requests run start to end inside
+  one turn of the loop there, so 400 requests read in one turn were admitted one after the
+  other (the turn limit never binds when each finishes before the next starts) and that turn
+  lasted 100-400 ms before any probe could say so. A turn in which ``BURST`` requests have
+  been admitted since the last probe counts as lag how overdue that probe is now. A request
+  waits several turns of a lagging loop (until its socket is read, until its task starts, then
+  each await); ``LOOP_TURNS`` (8) was measured, not derived: with 400 connections on one
+  SQLite worker, assuming 2 turns gave an admitted p99 of 400 ms, 8 gave 60 ms (client side,
+  ``make bench``). The lag of one probe alone (a decaying maximum, before) refused 17 and 122
+  requests of a light mixed load (``make bench``, 130 rps on two workers) at each stall.
 - The wait for a turn is estimated from the number waiting and the average time a request
   holds its turn. That is a mean; waits spread to about twice it, so a request queues only
   when twice the estimate fits: on one PostgreSQL worker under 400 connections, queueing up to
@@ -43,6 +47,7 @@ how the worker is doing, which matters most when it is saturated.
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 
@@ -69,7 +74,8 @@ _SHED_HEADERS = (
 # Weight of the newest service time in the running average (about the last 20 requests).
 _SMOOTHING = 0.05
 LAG_PROBE_SECONDS = 0.02
-LAG_DECAY = 0.5  # per probe
+SUSTAINED_PROBES = 2  # a lag counts when this many probes in a row saw it
+BURST = 8  # admissions since the last probe that make an overdue turn a burst
 LOOP_TURNS = 8  # turns of a lagging loop a request waits (measured, see the module's docstring)
 QUEUE_SPREAD = 2.0  # the longest waits for a turn against the estimated mean
 
@@ -91,8 +97,10 @@ class AdmissionMiddleware:
         self.waiting = 0
         self.active = 0
         self._service_seconds = 0.0  # running average of the time a request holds its turn
-        self.loop_lag = 0.0  # how late the event loop ran the last lag probe
+        self.loop_lag = 0.0  # the sustained lag: the least of the last probes'
+        self._recent_lags: collections.deque[float] = collections.deque(maxlen=SUSTAINED_PROBES)
         self._probe_due = float("inf")  # when the next lag probe should run (loop time)
+        self._admitted_since_probe = 0
         metrics.watch_queue(self)
 
     def expected_wait(self) -> float:
@@ -100,20 +108,21 @@ class AdmissionMiddleware:
         return (self.waiting + 1) * self._service_seconds / self.limit
 
     def current_lag(self) -> float:
-        """The loop's lag: the last probe's, or how overdue the next one is if it is late now
-        (a long turn of the loop is seen while it lasts, not after)."""
-        overdue = asyncio.get_running_loop().time() - self._probe_due
-        return max(self.loop_lag, overdue)
+        """The sustained lag or, in a turn of the loop that has admitted a burst of requests
+        since the last probe, how overdue that probe is now (seen while the turn lasts)."""
+        if self._admitted_since_probe >= BURST:
+            overdue = asyncio.get_running_loop().time() - self._probe_due
+            return max(self.loop_lag, overdue)
+        return self.loop_lag
 
     def _start_lag_probe(self) -> None:
         loop = asyncio.get_running_loop()
 
         def probe(due: float) -> None:
             now = loop.time()
-            # A decaying maximum: under overload the loop's turns alternate between long ones
-            # (requests served) and short ones (requests refused), and the signal must not let
-            # go at the first short turn; after a single stall it is gone within ~60 ms.
-            self.loop_lag = max(now - due, self.loop_lag * LAG_DECAY)
+            self._recent_lags.append(now - due)
+            self.loop_lag = min(self._recent_lags)
+            self._admitted_since_probe = 0
             self._probe_due = now + LAG_PROBE_SECONDS
             loop.call_at(self._probe_due, probe, self._probe_due)
 
@@ -158,6 +167,7 @@ class AdmissionMiddleware:
         else:
             await turns.acquire()
         self.active += 1
+        self._admitted_since_probe += 1
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send)
