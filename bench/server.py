@@ -38,11 +38,17 @@ class Server:
         log_path: Path,
         nice: int = 0,
         workers: int = 1,
+        checkout: Path = ROOT,
     ) -> None:
+        """``checkout``: another worktree's code (its own ``.venv``), to measure it against
+        this one on the same database."""
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
+        self.checkout = checkout
         waypoint = Path(sys.executable).parent / "waypoint"
+        if checkout != ROOT:
+            waypoint = checkout / ".venv" / "bin" / "waypoint"
         self.args = [str(waypoint), "serve", "--workers", str(workers), "--port", str(self.port)]
         if nice:
             self.args = ["nice", "-n", str(nice), *self.args]
@@ -65,7 +71,7 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            self.args, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            self.args, env=self.env, cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -204,7 +204,7 @@ async def update_goal(
     _record(session, principal, goal, op="upsert", action="update")
     record(session, _event("goal.updated", goal))
     if "visibility" in changes:
-        record_goal_visibility_change(session, goal.id)
+        record_goal_visibility_change(session, goal.client_id, goal.id)
     return goal
 
 
@@ -221,7 +221,7 @@ async def delete_goal(
     await session.flush()
     _record(session, principal, goal, op="delete", action="delete")
     record(session, _event("goal.deleted", goal, {"id": goal.id}))
-    record_goal_encouragements_change(session, goal.id)
+    record_goal_encouragements_change(session, goal.client_id, goal.id)
     children = await session.execute(
         sa.select(sa.literal("step"), STEPS.c.id)
         .where(STEPS.c.goal_id == goal.id, STEPS.c.deleted_at.is_(None))

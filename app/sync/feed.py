@@ -2,8 +2,27 @@
 
 A first call (no cursor) walks the objects the caller may see now, type by type in id order
 (the *snapshot*), having noted the feed's position ``M`` first; then it follows the change rows
-after ``M``. A change row only says that an object changed: the feed looks at the object when
-it serves the row, and answers an upsert with its current document when the caller may see
+after ``M``.
+
+The feed's order is ``(tx, seq)``: the writing transaction's id, then the row's number
+(``app.changes.service``). On PostgreSQL a follow reads only rows whose ``tx`` is below the
+oldest transaction running at that instant (the *horizon*, ``pg_snapshot_xmin`` of the
+statement's own snapshot): every transaction with a lower id has ended and its rows are in that
+snapshot, so no row can appear behind a cursor later. ``M`` is ``(horizon, 0)``: every row of a
+transaction at or above the horizon may be one the snapshot pages did not see, so all of them
+follow (some twice: the last entry for an id wins). A long-running writing transaction
+anywhere in the PostgreSQL cluster holds the horizon, and so every follower, back until it
+ends (they wait; nothing is missed). The request's own transaction holds no id when it reads
+(a GET writes its access log only before COMMIT), so it never holds itself back. SQLite
+serializes writers: ``tx`` is 0 and ``seq`` alone is commit order, there is no horizon.
+
+An entry's ``seq`` is its position in that order as one number: the transaction's id on
+PostgreSQL (the entries of one transaction share it; the snapshot's entries carry the horizon),
+the row's ``seq`` on SQLite (the snapshot's entries carry the last one); so entries never
+decrease along the feed.
+
+A change row only says that an object changed: the feed looks at the object when it serves
+the row, and answers an upsert with its current document when the caller may see
 it, or a deletion when not. So every way an object leaves the caller's sight (deleted, its goal
 deleted, turned private, a link ended, an account erased) is a deletion, provided a row for it
 reaches the caller's feed after the event; ``app.changes.service`` writes those rows (the
@@ -12,7 +31,7 @@ goal's visibility change, the link change, ...), in commit order.
 Which rows reach whom (``Change``): a client reads their own rows (``audience_id`` null); a
 therapist the ``shared`` rows of the clients linked to them when they read, plus the rows
 addressed to them (links started or ended, encouragements they wrote). Both are keyset scans
-on ``(client_id, seq)`` / ``(audience_id, seq)``: a page costs the same deep in the feed.
+on ``(client_id, tx, seq)`` / ``(audience_id, tx, seq)``: a page costs the same deep in the feed.
 
 The documents are rendered by the database (``Resource.sql_document``: SQL generated from each
 resource's declaration, the same JSON as its own GET) and the page is their text joined, with
@@ -62,9 +81,15 @@ RESOURCE_OWNER = {
 @dataclass(frozen=True)
 class Position:
     phase: str  # SNAPSHOT or FOLLOW
-    seq: int  # FOLLOW: the last row served; SNAPSHOT: the feed's position when it began
+    # FOLLOW: the (tx, seq) of the last row served; SNAPSHOT: the feed's position when it began
+    tx: int
+    seq: int
     type_index: int = 0  # SNAPSHOT: the type being walked
     after_id: uuid.UUID | None = None  # SNAPSHOT: the last id served of that type
+
+    def number(self, dialect: str) -> int:
+        """The ``seq`` an entry at this position shows (see the module's docstring)."""
+        return self.tx if dialect == "postgresql" else self.seq
 
 
 def readable_types(principal: Principal) -> tuple[str, ...]:
@@ -77,25 +102,26 @@ def _scope_mask(types: tuple[str, ...]) -> int:
 
 def encode_position(principal: Principal, types: tuple[str, ...], at: Position) -> str:
     return encode_cursor(
-        principal.user_id, _scope_mask(types), at.phase, at.seq, at.type_index, at.after_id
+        principal.user_id, _scope_mask(types), at.phase, at.tx, at.seq, at.type_index, at.after_id
     )
 
 
 def decode_position(principal: Principal, types: tuple[str, ...], cursor: str) -> Position:
     """A cursor of this caller, made for the same object types (another account's cursor, or
     one made with other read scopes, would skip or mix objects): 400 otherwise."""
-    user_id, mask, phase, seq, type_index, after_id = decode_cursor(
-        cursor, uuid.UUID, int, str, BigInt, int, Nullable(uuid.UUID)
+    user_id, mask, phase, tx, seq, type_index, after_id = decode_cursor(
+        cursor, uuid.UUID, int, str, BigInt, BigInt, int, Nullable(uuid.UUID)
     )
     if (
         user_id != principal.user_id
         or mask != _scope_mask(types)
         or phase not in (SNAPSHOT, FOLLOW)
+        or tx < 0
         or seq < 0
         or not 0 <= type_index <= len(types)
     ):
         raise BadRequest("The cursor is not valid for this feed.")
-    return Position(phase, seq, type_index, after_id)
+    return Position(phase, tx, seq, type_index, after_id)
 
 
 def _readable_by(kind: str, is_client: bool, caller: Any) -> sa.ColumnElement[bool]:
@@ -165,11 +191,23 @@ def _visible_statement(dialect: str, kind: str, is_client: bool) -> sa.Select[An
     return _documents(kind, dialect).where(in_ids, _readable_by(kind, is_client, caller))
 
 
-_FEED_POSITION = sa.select(sa.func.coalesce(sa.func.max(CHANGES.c.seq), 0))
+def _horizon() -> sa.ColumnElement[int]:
+    """PostgreSQL: the oldest transaction id still running as the statement began (every
+    lower one has ended), as a BIGINT like ``changes.tx``."""
+    xmin = sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
+    return sa.cast(sa.cast(xmin, sa.Text()), sa.BigInteger())
 
 
-async def feed_position(session: AsyncSession) -> int:
-    return (await fetch_page(session, _FEED_POSITION, {}))[0][0]
+_FEED_POSITION = {
+    "postgresql": sa.select(_horizon(), sa.literal_column("0")),
+    "sqlite": sa.select(sa.literal_column("0"), sa.func.coalesce(sa.func.max(CHANGES.c.seq), 0)),
+}
+
+
+async def feed_position(session: AsyncSession) -> Position:
+    """Where a new follower starts: every row after it may be one its snapshot did not see."""
+    [(tx, seq)] = await fetch_page(session, _FEED_POSITION[session.bind.dialect.name], {})
+    return Position(SNAPSHOT, tx, seq)
 
 
 def _upsert(kind: str, object_id: str, document: str, seq: int) -> str:
@@ -187,7 +225,7 @@ async def sync_page(
     text as the database rendered it, joined without parsing."""
     types = readable_types(principal)
     if cursor is None:
-        at = Position(SNAPSHOT, await feed_position(session))
+        at = await feed_position(session)
     else:
         at = decode_position(principal, types, cursor)
     start = at
@@ -228,7 +266,7 @@ async def _snapshot(
         kind = types[type_index]
         room = limit - len(out)
         if room == 0:
-            return Position(SNAPSHOT, at.seq, type_index, after_id), True
+            return Position(SNAPSHOT, at.tx, at.seq, type_index, after_id), True
         statement = _snapshot_statement(dialect, kind, principal.is_client)
         params = {
             "caller": principal.user_id,
@@ -236,12 +274,13 @@ async def _snapshot(
             "limit": room + 1,
         }
         rows = await fetch_page(session, statement, params)
-        seq = at.seq
-        out.extend([_upsert(kind, object_id, doc, seq) for doc, object_id in rows[:room]])
+        number = at.number(dialect)
+        out.extend([_upsert(kind, object_id, doc, number) for doc, object_id in rows[:room]])
         if len(rows) > room:
-            return Position(SNAPSHOT, at.seq, type_index, uuid.UUID(rows[room - 1][1])), True
+            last_id = uuid.UUID(rows[room - 1][1])
+            return Position(SNAPSHOT, at.tx, at.seq, type_index, last_id), True
         type_index, after_id = type_index + 1, None
-    return Position(FOLLOW, at.seq), False
+    return Position(FOLLOW, at.tx, at.seq), False
 
 
 async def _follow(
@@ -256,16 +295,17 @@ async def _follow(
     changed twice in the page comes once, at its last row."""
     if not types:
         return at, False
-    params = {"after": at.seq, "caller": principal.user_id, "limit": limit + 1}
-    rows = list(await fetch_page(session, _follow_statement(principal.is_client, types), params))
+    dialect = session.bind.dialect.name
+    params = {"tx": at.tx, "seq": at.seq, "caller": principal.user_id, "limit": limit + 1}
+    statement = _follow_statement(dialect, principal.is_client, types)
+    rows = list(await fetch_page(session, statement, params))
     has_more = len(rows) > limit
     rows = rows[:limit]
     if not rows:
         return at, False
-    last: dict[tuple[str, str], int] = {}
-    for seq, kind, object_id in rows:
-        last[(kind, str(object_id))] = seq
-    dialect = session.bind.dialect.name
+    last: dict[tuple[str, str], tuple[int, int]] = {}
+    for tx, seq, kind, object_id in rows:
+        last[(kind, str(object_id))] = (tx, seq)
     documents: dict[str, str] = {}
     for kind in types:
         ids = [uuid.UUID(object_id) for k, object_id in last if k == kind]
@@ -273,20 +313,22 @@ async def _follow(
             statement = _visible_statement(dialect, kind, principal.is_client)
             found = await fetch_page(session, statement, {"ids": ids, "caller": principal.user_id})
             documents.update({object_id: doc for doc, object_id in found})
-    for (kind, object_id), seq in sorted(last.items(), key=lambda item: item[1]):
+    for (kind, object_id), (tx, seq) in sorted(last.items(), key=lambda item: item[1]):
         document = documents.get(object_id)
+        number = Position(FOLLOW, tx, seq).number(dialect)
         out.append(
-            _delete(kind, object_id, seq)
+            _delete(kind, object_id, number)
             if document is None
-            else _upsert(kind, object_id, document, seq)
+            else _upsert(kind, object_id, document, number)
         )
-    return Position(FOLLOW, rows[-1][0]), has_more
+    return Position(FOLLOW, rows[-1][0], rows[-1][1]), has_more
 
 
 @lru_cache(maxsize=64)
-def _follow_statement(is_client: bool, types: tuple[str, ...]) -> sa.Select[Any]:
-    """The change rows after ``:after`` that reach ``:caller``, built once per role and scope
-    set (the hot path of a follower with nothing new: one indexed query)."""
+def _follow_statement(dialect: str, is_client: bool, types: tuple[str, ...]) -> sa.Select[Any]:
+    """The change rows after ``(:tx, :seq)`` that reach ``:caller`` (on PostgreSQL only below
+    the horizon), in feed order, built once per database, role and scope set (the hot path of
+    a follower with nothing new: one indexed query)."""
     c = CHANGES.c
     caller = sa.bindparam("caller", type_=c.client_id.type)
     if is_client:
@@ -296,9 +338,12 @@ def _follow_statement(is_client: bool, types: tuple[str, ...]) -> sa.Select[Any]
             sa.and_(c.audience_id.is_(None), c.shared, c.client_id.in_(linked_clients(caller))),
             c.audience_id == caller,
         )
-    query = sa.select(c.seq, c.object_type, c.object_id).where(
-        c.seq > sa.bindparam("after", type_=c.seq.type), reach
+    after = sa.tuple_(c.tx, c.seq) > sa.tuple_(
+        sa.bindparam("tx", type_=c.tx.type), sa.bindparam("seq", type_=c.seq.type)
     )
+    query = sa.select(c.tx, c.seq, c.object_type, c.object_id).where(after, reach)
+    if dialect == "postgresql":
+        query = query.where(c.tx < _horizon())
     if len(types) < len(TYPE_SCOPES):  # constants in the SQL: the statement is compiled once
         query = query.where(sa.or_(*(c.object_type == sa.literal_column(f"'{t}'") for t in types)))
-    return query.order_by(c.seq).limit(sa.bindparam("limit", type_=sa.Integer()))
+    return query.order_by(c.tx, c.seq).limit(sa.bindparam("limit", type_=sa.Integer()))

@@ -27,7 +27,10 @@ class SyncChange(ResponseBody):
     data: GoalOut | StepOut | ReviewOut | EncouragementOut | None = Field(
         description="The object's document exactly as its own GET answers it; null for a deletion."
     )
-    seq: int = Field(description="Position in the feed; entries come in increasing `seq`.")
+    seq: int = Field(
+        description="Position in the feed; entries never come in decreasing `seq` (the entries "
+        "of one transaction share it, as do those of a first sync's snapshot)."
+    )
 
 
 class SyncPage(ResponseBody):
