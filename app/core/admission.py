@@ -181,15 +181,17 @@ class AdmissionMiddleware:
         scope["waypoint.shed"] = True
         metrics.SHED.inc()
         if paced:
-            # Refused without waiting for a turn, but answered after a delay of up to half the
-            # bound: a client that ignores Retry-After and asks again at once (a load
-            # generator, a naive retry loop) would otherwise turn refusals into a storm of
-            # cheap requests that starves the admitted ones. Measured with 400 wrk connections
-            # on one PostgreSQL worker: 7,000 refusals a second, 130 admitted (p99 491 ms in
-            # the server) without pacing. The delay is drawn from its upper half: refused
-            # together, answered together, back together, a herd that came in waves of 400
-            # requests read in one turn of the loop (503 p99 550-650 ms with a fixed delay).
-            await asyncio.sleep(self.max_wait / 2 * random.uniform(0.5, 1.0))
+            # Refused without waiting for a turn, but answered after a delay of a fifth to
+            # two fifths of the bound: a client that ignores Retry-After and asks again at
+            # once (a load generator, a naive retry loop) would otherwise turn refusals into a
+            # storm of cheap requests that starves the admitted ones. Measured with 400 wrk
+            # connections on one PostgreSQL worker: 7,000 refusals a second, 130 admitted (p99
+            # 491 ms in the server) without pacing. The delay is random: refused together,
+            # answered together, back together, a herd that came in waves of 400 requests
+            # read in one turn of the loop (503 p99 550-650 ms with a fixed delay of half the
+            # bound). On one SQLite worker, 503 p99 was 298-311 ms with a delay of a quarter
+            # to half the bound, 257-260 ms with a fifth to two fifths (admitted p99 71-80 ms).
+            await asyncio.sleep(self.max_wait * random.uniform(0.2, 0.4))
         # Fresh messages each time: outer middlewares add headers to the message they are given.
         await send({"type": "http.response.start", "status": 503, "headers": [*_SHED_HEADERS]})
         await send({"type": "http.response.body", "body": _SHED_BODY})
