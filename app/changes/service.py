@@ -40,7 +40,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import utcnow
+from app.core.db import sqlite_inline, sqlite_transaction_connection, sqlite_value, utcnow
 from app.core.unit_of_work import CommitContext
 from app.models import Change, Encouragement, Goal, Review, Step
 
@@ -198,24 +198,35 @@ _INSERT_COLUMNS = ["client_id", "object_type", "object_id", "goal_id", "op", "at
 _INSERT_COLUMNS += ["audience_id", "shared"]
 
 
+# SQLite: run inline on the transaction's connection (``app.core.db.sqlite_inline``): through
+# aiosqlite the change row cost a goal create three thread hops, its rps 0.58 of a bare
+# insert's on the bench (target 0.60).
+_SQLITE_INSERT = (
+    "INSERT INTO changes (client_id, object_type, object_id, goal_id, op, at, audience_id, "
+    "shared) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 async def _sqlite_insert(session: AsyncSession, pending: list[dict], now: object) -> None:
-    goal_ids = {c["goal_id"] for c in pending if c["shared"] is None and c["goal_id"]}
-    shared_goals: set[uuid.UUID] = set()
+    db = await sqlite_transaction_connection(session)
+    goal_ids = sorted({c["goal_id"].hex for c in pending if c["shared"] is None and c["goal_id"]})
+    shared_goals: set[str] = set()
     if goal_ids:
-        shared_goals = set(
-            await session.scalars(
-                sa.select(GOALS.c.id).where(
-                    GOALS.c.id.in_(goal_ids), GOALS.c.visibility == "shared"
-                )
-            )
-        )
+        marks = ", ".join("?" * len(goal_ids))
+        sql = f"SELECT id FROM goals WHERE visibility = 'shared' AND id IN ({marks})"
+        shared_goals = {row[0] for row in sqlite_inline(db, sql, tuple(goal_ids))}
     rows = []
     for change in pending:
         shared = change["shared"]
         if shared is None:
-            shared = change["object_type"] != "encouragement" and change["goal_id"] in shared_goals
-        rows.append({**change, "shared": shared, "at": now})
-    await session.execute(sa.insert(Change), rows)
+            shared = (
+                change["object_type"] != "encouragement"
+                and change["goal_id"] is not None
+                and change["goal_id"].hex in shared_goals
+            )
+        values = (*(change[name] for name in _COLUMNS[:5]), now, change["audience_id"], shared)
+        rows.append(tuple(sqlite_value(value) for value in values))
+    sqlite_inline(db, _SQLITE_INSERT, rows)
 
 
 def _author_rows(where: sa.ColumnElement[bool], now: object) -> sa.Insert:

@@ -13,17 +13,17 @@ CPU per commit on SQLite, a third of the create itself). On PostgreSQL a new goa
 deliveries ride in the goal's own INSERT (``deliveries_cte``, see
 ``app.goals.repository``); other events take the before-commit hook. On SQLite the hook first
 asks whether anyone listens at all, and both statements run inline on the transaction's
-connection (``_sqlite_connection``): with 10 subscribers the outbox measured 0.37 ms of CPU
-per commit, 0.09 ms without any. The event's body (``{id, type, created_at, data}``, ``id``
-being the event's, the same for every subscriber) is rendered once per event; each delivery
-row gets its own id (``Waypoint-Delivery``): a UUIDv7 whose last 48 bits are random per
-delivery (``delivery_id_prefix``).
+connection (``app.core.db.sqlite_inline``): with 10 subscribers the outbox measured 0.37 ms of
+CPU per commit, 0.09 ms without any; with a commit's deliveries on adjacent index pages (see
+``WebhookDelivery``) SQLite's own part fell from 0.25 to 0.12 ms. The event's body (``{id,
+type, created_at, data}``, ``id`` being the event's, the same for every subscriber) is
+rendered once per event; each delivery row gets its own id (``Waypoint-Delivery``): a UUIDv7
+whose last 48 bits are random per delivery (``delivery_id_prefix``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import sqlite3
 import uuid
@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from app.core.db import utcnow
+from app.core.db import sqlite_inline, sqlite_transaction_connection, sqlite_value, utcnow
 from app.core.http import dumps
 from app.core.reads import fetch_rows
 from app.core.unit_of_work import CommitContext
@@ -102,7 +102,7 @@ _POSTGRES = sa.text(
 
 
 # Does anyone listen to these clients at all? Most writes have no subscriber: the check spares
-# the INSERT on SQLite (where both run inline, see ``_sqlite_connection``) and the loading of
+# the INSERT on SQLite (where both run inline, see ``sqlite_inline``) and the loading of
 # documents on PostgreSQL.
 _CLIENTS = sa.bindparam("client_ids", expanding=True)
 _ANYONE_LISTENS = sa.select(
@@ -203,16 +203,6 @@ async def _anyone_listens(session: Any, events: list[Event]) -> bool:
     return bool((await fetch_rows(session, _ANYONE_LISTENS, {"client_ids": client_ids}))[0][0])
 
 
-async def _sqlite_connection(session: Any) -> sqlite3.Connection:
-    """SQLite: the transaction's own ``sqlite3`` connection, to run the outbox's statements
-    inline on the event loop instead of through aiosqlite's thread: each hop there cost about
-    0.25 ms of CPU, the outbox's whole budget (SQLite's own work for 10 deliveries: 0.16 ms).
-    SQLAlchemy's aiosqlite dialect opens it with ``check_same_thread=False``; nothing else
-    runs on it meanwhile (this session's work is awaited in order)."""
-    raw = await (await session.connection()).get_raw_connection()
-    return raw.driver_connection._conn  # aiosqlite offers no public accessor
-
-
 def _anyone_listens_sqlite(db: sqlite3.Connection, client_ids: list[uuid.UUID]) -> bool:
     """``_ANYONE_LISTENS`` at the driver, in the transaction."""
     marks = ", ".join("?" * len(client_ids))
@@ -222,8 +212,8 @@ def _anyone_listens_sqlite(db: sqlite3.Connection, client_ids: list[uuid.UUID]) 
         f"ON w.user_id = l.therapist_id WHERE l.client_id IN ({marks}) "
         "AND l.ended_at IS NULL AND w.active)"
     )
-    ids = [client_id.hex for client_id in client_ids]  # how SQLAlchemy stores a Uuid here
-    return bool(db.execute(sql, ids + ids).fetchone()[0])
+    ids = [sqlite_value(client_id) for client_id in client_ids]
+    return bool(sqlite_inline(db, sql, tuple(ids + ids)).fetchone()[0])
 
 
 @functools.lru_cache(maxsize=1)
@@ -235,26 +225,13 @@ def _sqlite_sql() -> tuple[str, tuple[str, ...]]:
 
 
 def _insert_sqlite(db: sqlite3.Connection, now: Any, rows: list[dict[str, Any]]) -> int:
-    """``_SQLITE`` at the driver, its values as SQLAlchemy stores them on SQLite (uuid: 32 hex
-    digits; timestamp: naive UTC text). How many deliveries it wrote."""
+    """``_SQLITE`` at the driver, its values as SQLAlchemy stores them on SQLite. How many
+    deliveries it wrote."""
     sql, names = _sqlite_sql()
-    stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     params = [
-        tuple(
-            {
-                "now": stamp,
-                "event": row["event"],
-                "body": row["body"],
-                "client_id": row["client_id"].hex,
-                "shared": 1 if row["shared"] else 0,
-                "author_id": row["author_id"].hex if row["author_id"] else None,
-                "id_prefix": row["id_prefix"],
-            }[name]
-            for name in names
-        )
-        for row in rows
+        tuple(sqlite_value(now if name == "now" else row[name]) for name in names) for row in rows
     ]
-    return db.executemany(sql, params).rowcount
+    return sqlite_inline(db, sql, params).rowcount
 
 
 def delivery_id_prefix() -> str:
@@ -291,7 +268,11 @@ async def write_outbox(context: CommitContext) -> None:
     events: list[Event] | None = session.info.pop(PENDING_EVENTS, None)
     if not events:
         return
-    db = await _sqlite_connection(session) if session.bind.dialect.name == "sqlite" else None
+    db = (
+        await sqlite_transaction_connection(session)
+        if session.bind.dialect.name == "sqlite"
+        else None
+    )
     if db is not None:
         if not _anyone_listens_sqlite(db, list({e.client_id for e in events})):
             return
