@@ -98,12 +98,12 @@ async def test_a_backlog_in_the_event_loop_sheds_until_the_loop_catches_up():
         assert (await client.get("/a")).status_code == 200  # starts the lag probe
 
         async def backlog() -> None:  # every turn of the loop takes 150 ms
-            for _ in range(8):
+            for _ in range(14):
                 stall(0.15)
                 await asyncio.sleep(0)
 
         busy = asyncio.create_task(backlog())
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.2)  # the probe ran late three times in a row
         refused = await client.get("/c")
         assert_problem(refused, 503, "service-unavailable")
         assert refused.headers["Retry-After"] == "1"
