@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Annotated
@@ -114,6 +115,24 @@ class Check:
     passed: bool
 
 
+def regular_clients(conn: sa.Connection, skip: int, how_many: int) -> list[uuid.UUID]:
+    """The ids of ``how_many`` clients other than the big one, after ``skip`` of them, in id
+    order: the same clients for the tokens ``mint_tokens`` gives and the webhooks
+    ``subscribe_webhooks`` adds."""
+    from app.models import User
+
+    users = User.__table__
+    return list(
+        conn.scalars(
+            sa.select(users.c.id)
+            .where(users.c.role == "client", users.c.email_key != BIG_CLIENT_EMAIL)
+            .order_by(users.c.id)
+            .offset(skip)
+            .limit(how_many)
+        ).all()
+    )
+
+
 def mint_tokens(url: str, how_many: int, skip: int = 0) -> tuple[list[str], str]:
     """Access tokens for ``how_many`` clients and for the big client, each with its own login
     family (as a password login would have), minted directly with the app's signing key."""
@@ -126,13 +145,7 @@ def mint_tokens(url: str, how_many: int, skip: int = 0) -> tuple[list[str], str]
     users = User.__table__
     with engine.begin() as conn:
         big = conn.scalar(sa.select(users.c.id).where(users.c.email_key == BIG_CLIENT_EMAIL))
-        many = conn.scalars(
-            sa.select(users.c.id)
-            .where(users.c.role == "client", users.c.email_key != BIG_CLIENT_EMAIL)
-            .order_by(users.c.id)
-            .offset(skip)
-            .limit(how_many)
-        ).all()
+        many = regular_clients(conn, skip, how_many)
         now = dt.datetime.now(dt.UTC)
         scopes = format_scopes({"client", *(str(s) for s in RESOURCE_SCOPES)})
         tokens, families, logins = [], [], []
@@ -165,20 +178,14 @@ def subscribe_webhooks(url: str, skip: int, how_many: int, targets: list[str]) -
     """``len(targets)`` webhooks (``goal.created``) for each of the clients ``mint_tokens``
     gives with the same ``skip`` and ``how_many``; replaces earlier ones and their deliveries."""
     from app.core.db import sync_url
-    from app.models import User, Webhook, WebhookDelivery, new_id
+    from app.models import Webhook, WebhookDelivery, new_id
 
-    users, hooks = User.__table__, Webhook.__table__
+    hooks = Webhook.__table__
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         conn.execute(sa.delete(WebhookDelivery.__table__))
         conn.execute(sa.delete(hooks))
-        clients = conn.scalars(
-            sa.select(users.c.id)
-            .where(users.c.role == "client", users.c.email_key != BIG_CLIENT_EMAIL)
-            .order_by(users.c.id)
-            .offset(skip)
-            .limit(how_many)
-        ).all()
+        clients = regular_clients(conn, skip, how_many)
         now = dt.datetime.now(dt.UTC)
         rows = [
             {"id": new_id(), "user_id": client, "url": target, "events": ["goal.created"],
