@@ -86,3 +86,31 @@ async def test_a_locked_database_answers_503_after_the_busy_timeout(
         g["title"] for g in (await client.get("/v1/goals", headers=patient.headers)).json()["items"]
     }
     assert titles == {"Before", "After"}
+
+
+def test_an_inline_write_on_a_locked_database_is_a_fault_not_a_bug(tmp_path):
+    """The change rows and the outbox run on the transaction's ``sqlite3`` connection
+    (``sqlite_inline``): a driver error is raised as SQLAlchemy's, so a lock held elsewhere
+    maps to a 503 like any statement's, and a broken statement stays a bug."""
+    import sqlalchemy as sa
+
+    from app.core.db import sqlite_inline
+    from app.core.faults import fault_kind
+
+    path = tmp_path / "inline.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")
+    writer = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        with pytest.raises(sa.exc.DBAPIError) as locked:
+            sqlite_inline(writer, "INSERT INTO t (x) VALUES (?)", [(1,), (2,)])
+        assert fault_kind(locked.value) == "locked"
+        with pytest.raises(sa.exc.DBAPIError) as broken:
+            sqlite_inline(writer, "SELECT y FROM t WHERE x = ?", (1,))
+        assert fault_kind(broken.value) is None
+        holder.execute("COMMIT")
+        assert sqlite_inline(writer, "INSERT INTO t (x) VALUES (?)", [(1,), (2,)]).rowcount == 2
+    finally:
+        writer.close()
+        holder.close()

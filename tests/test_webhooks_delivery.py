@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -430,6 +431,28 @@ async def test_a_webhook_failing_for_days_is_disabled(
         assert only["status"] == "failed" and only["last_error"] == "the webhook is disabled"
     finally:
         healthy_receiver.close()
+
+
+async def test_a_delivery_whose_webhook_is_gone_fails_without_a_request(
+    allow_private, client, make_user, receiver, worker, sync_engine
+):
+    """Deliveries have no foreign key to their webhook (the service deletes them with it); a
+    delivery whose webhook row is gone anyway (deleted between a claim and its attempt) is
+    marked failed, not claimed again after every lease."""
+    owner = await make_user("client")
+    hook = await subscribe(client, owner, receiver.url)
+    await new_goal(client, owner)
+    gone = sa.text("DELETE FROM webhooks WHERE id = :w").bindparams(
+        sa.bindparam("w", type_=sa.Uuid())
+    )
+    with sync_engine.begin() as conn:
+        conn.execute(gone, {"w": uuid.UUID(hook["id"])})
+    assert await worker.run_once() == 1
+    assert receiver.requests == []
+    with sync_engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT status, last_error FROM webhook_deliveries")).all()
+    assert [tuple(row) for row in rows] == [("failed", "the webhook is disabled")]
+    assert await worker.run_once() == 0
 
 
 async def test_two_workers_deliver_each_delivery_once(allow_private, client, make_user, receiver):
