@@ -178,11 +178,12 @@ def subscribe_webhooks(url: str, skip: int, how_many: int, targets: list[str]) -
     """``len(targets)`` webhooks (``goal.created``) for each of the clients ``mint_tokens``
     gives with the same ``skip`` and ``how_many``; replaces earlier ones and their deliveries."""
     from app.core.db import sync_url
-    from app.models import Webhook, WebhookDelivery, new_id
+    from app.models import Webhook, WebhookDelivery, WebhookEvent, new_id
 
     hooks = Webhook.__table__
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
+        conn.execute(sa.delete(WebhookEvent.__table__))
         conn.execute(sa.delete(WebhookDelivery.__table__))
         conn.execute(sa.delete(hooks))
         clients = regular_clients(conn, skip, how_many)
@@ -200,30 +201,35 @@ def subscribe_webhooks(url: str, skip: int, how_many: int, targets: list[str]) -
 
 
 def delivery_states(url: str) -> dict[str, int]:
+    """Deliveries by status, and ``events``: the outbox's events not yet fanned out."""
     from app.core.db import sync_url
-    from app.models import WebhookDelivery
+    from app.models import WebhookDelivery, WebhookEvent
 
     table = WebhookDelivery.__table__
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(table.c.status, sa.func.count()).group_by(table.c.status))
         states = {status: n for status, n in rows}
+        states["events"] = conn.scalar(sa.select(sa.func.count()).select_from(WebhookEvent))
     engine.dispose()
     return states
 
 
 def drain_deliveries(url: str, receivers: Receivers) -> dict[str, int]:
-    """Wait (the server still running) until no delivery is pending; what the receivers got."""
+    """Wait (the server still running) until no event waits and no delivery is pending; what
+    the receivers got."""
     started = dt.datetime.now()
     while True:
         states = delivery_states(url)
         waited = (dt.datetime.now() - started).total_seconds()
-        if not states.get("pending") or waited > DRAIN_SECONDS:
+        if not (states.get("pending") or states["events"]) or waited > DRAIN_SECONDS:
             break
         time.sleep(1)
+    events = states.pop("events")
     counts = receivers.snapshot()
     console.print(
-        f"  webhook deliveries: {sum(states.values()):,} in the outbox, "
+        f"  webhook deliveries: {sum(states.values()):,} in the outbox "
+        f"({events:,} events not fanned out), "
         f"{states.get('delivered', 0):,} delivered, {states.get('pending', 0):,} pending, "
         f"{states.get('failed', 0):,} failed; receivers got {len(counts):,} distinct "
         f"({sum(counts.values()):,} requests); drained in {waited:.0f} s after the last round"

@@ -16,8 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.core import metrics
 from app.core.config import get_settings
-from app.models import WebhookDelivery
+from app.models import Webhook, WebhookDelivery, WebhookEvent
 from app.webhooks import queue_metrics
+from app.webhooks.fanout import fan_out_all
 from tests.test_goals import new_goal
 from tests.test_webhooks_delivery import Receiver, subscribe
 from tests.worlds import PASSWORD, assert_problem, login
@@ -206,12 +207,13 @@ def receiver(monkeypatch):
 
 
 async def queue_with(client, make_user, receiver, sync_engine, *, goals: int) -> list:
-    """``goals`` pending deliveries to ``receiver`` (no worker runs in the test app), their ids
-    oldest first."""
+    """``goals`` pending deliveries to ``receiver`` (no worker runs in the test app; their
+    events are fanned out here), their ids oldest first."""
     owner = await make_user("client")
     await subscribe(client, owner, receiver.url)
     for i in range(goals):
         await new_goal(client, owner, title=f"g{i}")
+    await fan_out_all()
     with sync_engine.connect() as conn:
         query = sa.select(DELIVERIES.c.id).order_by(DELIVERIES.c.created_at)
         return list(conn.execute(query).scalars())
@@ -262,6 +264,31 @@ async def test_the_delivery_queue_gauges_show_the_due_backlog_and_its_oldest_age
         conn.execute(DELIVERIES.update().values(status="failed").where(DELIVERIES.c.id == due))
         conn.execute(DELIVERIES.update().values(status="failed").where(DELIVERIES.c.id == retrying))
     assert queue_gauges((await client.get("/metrics")).text) == (0, 0, 0)
+
+
+async def test_events_not_yet_fanned_out_show_and_age(client, make_user, receiver, sync_engine):
+    """The worker's first step has its own gauge; a waiting event is due since its change."""
+    owner = await make_user("client")
+    await subscribe(client, owner, receiver.url)
+    for i in range(2):
+        await new_goal(client, owner, title=f"g{i}")
+    events = WebhookEvent.__table__
+    with sync_engine.begin() as conn:  # the older event waits since 90 s
+        first = conn.execute(sa.select(sa.func.min(events.c.seq))).scalar()
+        at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=90)
+        conn.execute(events.update().where(events.c.seq == first).values(created_at=at))
+        hooks = Webhook.__table__  # (and the webhook is older still, so it hears of it)
+        conn.execute(hooks.update().values(created_at=at - dt.timedelta(seconds=1)))
+    text = (await client.get("/metrics")).text
+    assert value(text, "waypoint_webhook_events_pending") == 2
+    assert queue_gauges(text)[0] == 0  # no delivery exists yet
+    assert 90 <= queue_gauges(text)[1] < 90 + 30
+    assert await fan_out_all() == 2
+    text = (await client.get("/metrics")).text
+    assert value(text, "waypoint_webhook_events_pending") == 0
+    depth, oldest_age, pending = queue_gauges(text)
+    assert (depth, pending) == (2, 2)
+    assert 90 <= oldest_age < 90 + 30  # the delivery is due since its event's change
 
 
 class _BrokenSession:

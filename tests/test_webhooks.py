@@ -8,6 +8,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from app.webhooks.fanout import fan_out_all
 from tests.worlds import assert_problem, link
 
 EVENTS = [
@@ -35,7 +36,10 @@ async def deliveries(client, actor, webhook) -> list[dict]:
     return r.json()["items"]
 
 
-def bodies(sync_engine, webhook) -> list[dict]:
+async def bodies(sync_engine, webhook) -> list[dict]:
+    """The bodies of ``webhook``'s deliveries, once the events committed so far are fanned
+    out (the worker's first step, not running in these tests)."""
+    await fan_out_all()
     with sync_engine.connect() as conn:
         rows = conn.execute(
             sa.text(
@@ -214,7 +218,7 @@ async def test_subscribers_hear_only_what_they_may_see(client, make_user, sync_e
     for goal in (shared, private):
         assert (await client.delete(f"/v1/goals/{goal['id']}", headers=h)).status_code == 204
 
-    owner_events = [b["type"] for b in bodies(sync_engine, hooks["owner"])]
+    owner_events = [b["type"] for b in await bodies(sync_engine, hooks["owner"])]
     # The only step of each goal done: the "all steps done" celebration is the client's alone.
     assert owner_events.count("goal.created") == 2
     assert owner_events.count("step.completed") == 2
@@ -222,7 +226,7 @@ async def test_subscribers_hear_only_what_they_may_see(client, make_user, sync_e
     assert owner_events.count("goal.updated") == 2
     assert owner_events.count("goal.deleted") == 2
     assert owner_events.count("encouragement.created") >= 3  # the note and the celebrations
-    therapist_bodies = bodies(sync_engine, hooks["therapist"])
+    therapist_bodies = await bodies(sync_engine, hooks["therapist"])
     therapist_events = sorted(b["type"] for b in therapist_bodies)
     assert therapist_events == sorted(
         ["goal.created", "step.completed", "review.created", "goal.updated",
@@ -231,8 +235,8 @@ async def test_subscribers_hear_only_what_they_may_see(client, make_user, sync_e
     assert private["id"] not in json.dumps(therapist_bodies)
     (heard_note,) = [b for b in therapist_bodies if b["type"] == "encouragement.created"]
     assert heard_note["data"]["id"] == note.json()["id"]
-    assert bodies(sync_engine, hooks["unlinked"]) == []
-    assert bodies(sync_engine, hooks["other"]) == []
+    assert await bodies(sync_engine, hooks["unlinked"]) == []
+    assert await bodies(sync_engine, hooks["other"]) == []
     # The API's view of the same: newest first, pending.
     listed = await deliveries(client, owner, hooks["owner"])
     assert sorted(d["event"] for d in listed) == sorted(owner_events)
@@ -261,6 +265,7 @@ async def test_data_is_exactly_the_objects_own_get(client, make_user, sync_engin
         await client.post(f"/v1/goals/{goal['id']}/reviews", json={"rating": 5}, headers=h)
     ).json()
     await client.patch(f"/v1/goals/{goal['id']}", json={"description": "daily"}, headers=h)
+    await fan_out_all()
     with sync_engine.connect() as conn:
         raw = [
             row.body
@@ -287,6 +292,7 @@ async def test_data_is_exactly_the_objects_own_get(client, make_user, sync_engin
     review_now = await client.get(f"/v1/reviews/{review['id']}", headers=h)
     assert by_type["review.created"][0][1]["data"] == review_now.json()
     assert await client.delete(f"/v1/goals/{goal['id']}", headers=h)
+    await fan_out_all()
     with sync_engine.connect() as conn:
         last = conn.execute(
             sa.text("SELECT body FROM webhook_deliveries ORDER BY created_at DESC")
@@ -308,6 +314,9 @@ async def test_only_subscribed_events_and_active_webhooks(client, make_user, syn
         conn.execute(sa.text("UPDATE webhooks SET active = false"))
         conn.execute(sa.text("UPDATE webhooks SET active = true WHERE url = 'x'"))
     await client.post("/v1/goals", json={"title": "Walk"}, headers=owner.headers)
+    with sync_engine.connect() as conn:  # no one listens: not even an event is written
+        assert conn.execute(sa.text("SELECT count(*) FROM webhook_events")).scalar() == 0
+    await fan_out_all()
     with sync_engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 0
     assert reviews_only and disabled
@@ -331,6 +340,7 @@ async def test_a_rolled_back_change_announces_nothing(client, make_user, sync_en
         headers=owner.headers,
     )
     assert_problem(r, 409)
+    await fan_out_all()
     with sync_engine.connect() as conn:
         events = [
             json.loads(row.body)["type"]
@@ -357,10 +367,12 @@ async def test_rollback_after_the_hook_leaves_no_delivery(
         record_event(session, "goal.deleted", object_id=uuid.uuid4(), client_id=uuid.UUID(owner.id),
                      shared=True, document={"id": "x"})  # fmt: skip
         await write_outbox(CommitContext(session, "SCRIPT", 201))
-        count = await session.scalar(sa.text("SELECT count(*) FROM webhook_deliveries"))
+        count = await session.scalar(sa.text("SELECT count(*) FROM webhook_events"))
         assert count == 1
         await session.rollback()
+    assert await fan_out_all() == 0
     with sync_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM webhook_events")).scalar() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 0
 
 
@@ -385,5 +397,95 @@ async def test_deleting_a_webhook_deletes_its_deliveries_only(client, make_user,
     assert (
         await client.delete(f"/v1/webhooks/{first['id']}", headers=owner.headers)
     ).status_code == 204
-    assert bodies(sync_engine, first) == []
-    assert [b["type"] for b in bodies(sync_engine, second)] == ["goal.created", "goal.updated"]
+    assert await bodies(sync_engine, first) == []
+    second_types = [b["type"] for b in await bodies(sync_engine, second)]
+    assert second_types == ["goal.created", "goal.updated"]
+
+
+# -- the fan-out: events become deliveries later, by the rule as of the change ---------------
+async def pending_events(sync_engine) -> int:
+    with sync_engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM webhook_events")).scalar()
+
+
+async def test_a_link_ended_before_the_fan_out_still_hears_what_it_saw(
+    client, make_user, sync_engine
+):
+    """The therapist was linked when the goal was created: they hear of it, though the link
+    ends before the worker fans the event out."""
+    owner = await make_user("client")
+    therapist = await make_user("therapist")
+    care = await link(client, therapist, owner)
+    hook = await subscribe(client, therapist, ["goal.created"])
+    goal = (await client.post("/v1/goals", json={"title": "Walk"}, headers=owner.headers)).json()
+    assert await pending_events(sync_engine) == 1
+    r = await client.delete(f"/v1/care-links/{care['id']}", headers=owner.headers)
+    assert r.status_code == 204, r.text
+    heard = await bodies(sync_engine, hook)
+    assert [b["data"]["id"] for b in heard] == [goal["id"]]
+
+
+async def test_a_link_or_webhook_made_after_the_change_does_not_hear_of_it(
+    client, make_user, sync_engine
+):
+    """Linked, or subscribed, only after the goal was created (but before the fan-out): the
+    event was not theirs to hear."""
+    owner = await make_user("client")
+    late_therapist = await make_user("therapist")
+    therapist_hook = await subscribe(client, late_therapist, ["goal.created"])
+    own_first = await subscribe(client, owner, ["goal.created"])
+    await client.post("/v1/goals", json={"title": "Walk"}, headers=owner.headers)
+    assert await pending_events(sync_engine) == 1
+    await link(client, late_therapist, owner)
+    own_late = await subscribe(client, owner, ["goal.created"])
+    assert await bodies(sync_engine, therapist_hook) == []
+    assert await bodies(sync_engine, own_late) == []
+    assert [b["type"] for b in await bodies(sync_engine, own_first)] == ["goal.created"]
+
+
+async def test_the_deliveries_listing_shows_every_change_committed_before_it(
+    client, make_user, sync_engine
+):
+    """No worker runs here: the listing fans out what is waiting, so a change's delivery is
+    listed as soon as the change is acknowledged."""
+    owner = await make_user("client")
+    hook = await subscribe(client, owner, ["goal.created"])
+    await client.post("/v1/goals", json={"title": "Walk"}, headers=owner.headers)
+    assert await pending_events(sync_engine) == 1
+    listed = await deliveries(client, owner, hook)
+    assert [(d["event"], d["status"], d["attempts"]) for d in listed] == [
+        ("goal.created", "pending", 0)
+    ]
+    assert await pending_events(sync_engine) == 0
+
+
+async def test_an_erased_client_leaves_no_event_waiting(client, make_user, sync_engine):
+    """The events hold the client's data until fanned out: erasing the account erases them."""
+    owner = await make_user("client")
+    therapist = await make_user("therapist")
+    await link(client, therapist, owner)
+    hook = await subscribe(client, therapist, ["goal.created"])
+    await client.post("/v1/goals", json={"title": "Walk"}, headers=owner.headers)
+    assert await pending_events(sync_engine) == 1
+    assert (await client.delete("/v1/me", headers=owner.headers)).status_code == 204
+    assert await pending_events(sync_engine) == 0
+    assert await bodies(sync_engine, hook) == []
+
+
+async def test_events_fan_out_in_batches_oldest_first(client, make_user, sync_engine):
+    from app.webhooks.fanout import fan_out
+
+    owner = await make_user("client")
+    hooks = [await subscribe(client, owner, ["goal.created"]) for _ in range(3)]
+    titles = [f"g{i}" for i in range(5)]
+    for title in titles:
+        await client.post("/v1/goals", json={"title": title}, headers=owner.headers)
+    assert await fan_out(batch=2) == (2, 6)
+    assert await pending_events(sync_engine) == 3
+    assert await fan_out(batch=10) == (3, 9)
+    assert await fan_out() == (0, 0)
+    for hook in hooks:
+        heard = [b["data"]["title"] for b in await bodies(sync_engine, hook)]
+        assert heard == titles
+        ids = [d["id"] for d in await deliveries(client, owner, hook)]
+        assert len(set(ids)) == 5

@@ -27,6 +27,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from app.webhooks.fanout import fan_out_all
 from tests.servers import free_port
 from tests.worlds import PASSWORD
 
@@ -442,6 +443,7 @@ async def test_a_delivery_whose_webhook_is_gone_fails_without_a_request(
     owner = await make_user("client")
     hook = await subscribe(client, owner, receiver.url)
     await new_goal(client, owner)
+    assert await fan_out_all() == 1  # the delivery exists, then its webhook row goes
     gone = sa.text("DELETE FROM webhooks WHERE id = :w").bindparams(
         sa.bindparam("w", type_=sa.Uuid())
     )
@@ -521,8 +523,8 @@ async def test_a_server_killed_after_the_commit_delivers_after_restart(
     app_instance, receiver, sync_engine
 ):
     """The first server answers 201 and is killed at once (its worker is off, so nothing can
-    have been sent); the delivery committed with the goal is made by the next server's
-    worker, started by the app's lifespan."""
+    have been sent); the event committed with the goal is fanned out and delivered by the next
+    server's worker, started by the app's lifespan."""
     server, base = start_server(WAYPOINT_WEBHOOK_WORKER="false")
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -553,8 +555,9 @@ async def test_a_server_killed_after_the_commit_delivers_after_restart(
         if server.poll() is None:
             server.kill()
     assert receiver.requests == []
-    with sync_engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 1
+    with sync_engine.connect() as conn:  # the event committed with the goal, not yet fanned out
+        assert conn.execute(sa.text("SELECT count(*) FROM webhook_events")).scalar() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 0
 
     server, base = start_server(WAYPOINT_WEBHOOK_POLL_SECONDS="30")
     try:

@@ -25,7 +25,7 @@ def _insert_with_change(columns: tuple[str, ...], announce: bool) -> sa.Insert:
     """Built once per set of columns a service writes (and whether it announces the goal)."""
     values = {name: sa.bindparam(name, type_=GOALS.c[name].type) for name in columns}
     statement = with_goal_change(sa.insert(GOALS).values(values))
-    return statement.add_cte(outbox.deliveries_cte()) if announce else statement
+    return statement.add_cte(outbox.event_cte()) if announce else statement
 
 
 _CLIENT_TIMEZONE = sa.select(User.__table__.c.timezone).where(
@@ -41,9 +41,9 @@ async def insert_goal_with_change(
 
     PostgreSQL: one statement, one round trip fewer on the hottest write (create rps 0.68 of a
     bare insert with it, measured in ``make bench``); the change row is written under the
-    client's lock exactly as the before-commit hook writes it, and the deliveries are written
-    by the same statement (``outbox.deliveries_cte``). SQLite: the INSERT; the change row and
-    the deliveries go with the others before COMMIT."""
+    client's lock exactly as the before-commit hook writes it, and the webhook event is written
+    by the same statement (``outbox.event_cte``). SQLite: the INSERT; the change row and
+    the event go with the others before COMMIT."""
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
         params = {**row, "change_lock": client_lock_key(row["client_id"])}

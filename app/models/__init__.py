@@ -17,6 +17,7 @@ from app.models.step import Step
 from app.models.user import User
 from app.models.webhook import Webhook
 from app.models.webhook_delivery import WebhookDelivery
+from app.models.webhook_event import WebhookEvent
 
 metadata = SQLModel.metadata
 
@@ -37,6 +38,7 @@ __all__ = [
     "User",
     "Webhook",
     "WebhookDelivery",
+    "WebhookEvent",
     "metadata",
     "new_id",
 ]

@@ -1,10 +1,11 @@
-"""What happened, as webhook events: services record them, the outbox writes the deliveries.
+"""What happened, as webhook events: services record them, the outbox writes them.
 
 A service calls ``record_event`` next to ``record_change`` with the object and who besides the
 client may see it at this moment: the linked therapists when it is on a shared goal, or only
-its author (an encouragement a therapist sent). The outbox (``outbox.py``) turns the events
-into one delivery per subscribed webhook just before COMMIT, in the same transaction; the
-``data`` is the object's document as its own GET answers it, loaded then by
+its author (an encouragement a therapist sent). The outbox (``outbox.py``) writes each event
+someone listens to just before COMMIT, in the same transaction, and the delivery worker turns
+it into one delivery per subscribed webhook (``fanout.py``); the ``data`` is the object's
+document as its own GET answers it, loaded at the commit by
 ``app.resources.load_documents`` (one query per type), unless the service hands over the
 document it already rendered from the same declaration (a new goal, the hottest write), or
 ``{id}`` for a deletion.

@@ -8,7 +8,10 @@ or has exited.
 
 One statement over the pending deliveries only: ``ix_webhook_deliveries_status_next_attempt_at``
 holds both columns it reads, so delivered and failed rows (the bulk of the table) are never
-touched.
+touched; and one over the outbox's events not yet fanned out (``webhook_events``, which the
+worker empties). An event is due from the moment of its change, so the oldest of them counts
+in ``waypoint_webhook_oldest_due_seconds`` too: a stalled worker shows there whichever of its
+two steps stalled.
 
 While the database does not answer, the gauges keep their last measured values (a worker's
 scrape waits at most ``metrics.SCRAPE_HOOK_TIMEOUT_SECONDS`` for it);
@@ -23,7 +26,7 @@ import sqlalchemy as sa
 
 from app.core import metrics
 from app.core.db import new_session, utcnow
-from app.models import WebhookDelivery
+from app.models import WebhookDelivery, WebhookEvent
 
 DUE = metrics.gauge(
     "waypoint_webhook_deliveries_due",
@@ -43,6 +46,12 @@ PENDING = metrics.gauge(
     "for a retry.",
     mode="mostrecent",
 )
+EVENTS = metrics.gauge(
+    "waypoint_webhook_events_pending",
+    "Webhook events committed with their change and not yet turned into deliveries (the "
+    "delivery worker's first step).",
+    mode="mostrecent",
+)
 MEASURED = metrics.gauge(
     "waypoint_webhook_queue_measured_timestamp_seconds",
     "When the webhook queue gauges were last measured (Unix time); they keep their last "
@@ -57,6 +66,8 @@ _MEASURE = sa.select(
     sa.func.min(_DELIVERIES.c.next_attempt_at).filter(_IS_DUE),
     sa.func.count(),
 ).where(_DELIVERIES.c.status == "pending")
+_EVENTS = WebhookEvent.__table__
+_MEASURE_EVENTS = sa.select(sa.func.count(), sa.func.min(_EVENTS.c.created_at))
 
 
 @metrics.on_scrape
@@ -64,7 +75,10 @@ async def measure_delivery_queue() -> None:
     now = utcnow()
     async with new_session(write=False) as session:
         due, oldest_due_at, pending = (await session.execute(_MEASURE, {"now": now})).one()
+        events, oldest_event_at = (await session.execute(_MEASURE_EVENTS)).one()
+    oldest = min((at for at in (oldest_due_at, oldest_event_at) if at is not None), default=None)
     DUE.set(due)
-    OLDEST_DUE.set((now - oldest_due_at).total_seconds() if oldest_due_at else 0.0)
+    OLDEST_DUE.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
     PENDING.set(pending)
+    EVENTS.set(events)
     MEASURED.set(time.time())

@@ -1,6 +1,7 @@
 """The delivery worker: one per server process, started and stopped by the app's lifespan.
 
-Each round claims up to ``BATCH`` due deliveries in one short transaction: on PostgreSQL with
+Each round first turns a batch of the outbox's events into deliveries (``fan_out``), then
+claims up to ``BATCH`` due deliveries in one short transaction: on PostgreSQL with
 ``FOR UPDATE SKIP LOCKED``, so any number of workers in any number of servers share the queue
 without waiting on each other; on SQLite the claim is a write transaction, so claimers take
 turns. Claiming counts the attempt and pushes ``next_attempt_at`` past the attempt's time limit
@@ -36,6 +37,7 @@ from app.core.background import background_worker
 from app.core.config import get_settings
 from app.core.db import new_session, utcnow
 from app.models import Webhook, WebhookDelivery
+from app.webhooks.fanout import fan_out
 from app.webhooks.outbox import register_waker, unregister_waker
 from app.webhooks.sender import TIMEOUT_SECONDS, AttemptResult, new_http_client, post
 from app.webhooks.signing import signature_header
@@ -157,6 +159,7 @@ class DeliveryWorker:
         # httpcore's pool matches queued requests to connections in time that grows with
         # both: a few attempts at once send faster than many (measured: 8 vs 64 in flight).
         self._sending = asyncio.Semaphore(SENDING_AT_ONCE)
+        self.fanned = 0  # events the last round turned into deliveries
 
     async def run(self) -> None:
         """Deliver until cancelled."""
@@ -170,8 +173,8 @@ class DeliveryWorker:
                     handled = await self.run_once()
                 except Exception as exc:  # the database is away, say: try again later
                     log.warning("webhook_worker_error", error_type=type(exc).__name__)
-                    handled = 0
-                if handled:
+                    handled = self.fanned = 0
+                if handled or self.fanned:
                     if self.yield_to_requests and requests_in_flight():
                         busy = time.monotonic() - started
                         await asyncio.sleep(min(BUSY_SLEEP_MAX, busy * BUSY_SLEEP_FACTOR))
@@ -190,7 +193,9 @@ class DeliveryWorker:
         await self._client.aclose()
 
     async def run_once(self) -> int:
-        """One round: claim due deliveries, attempt them, record the outcomes. How many."""
+        """One round: fan out a batch of events (``self.fanned`` of them), claim due
+        deliveries, attempt them, record the outcomes. How many deliveries were attempted."""
+        self.fanned = (await fan_out())[0]
         claimed = await self._claim()
         if not claimed:
             return 0
