@@ -575,3 +575,35 @@ async def test_a_server_killed_after_the_commit_delivers_after_restart(
     with sync_engine.connect() as conn:
         statuses = conn.execute(sa.text("SELECT status FROM webhook_deliveries")).scalars().all()
     assert statuses == ["delivered", "delivered"]
+
+
+async def test_the_worker_yields_49_times_its_round_while_requests_are_served(monkeypatch):
+    """2 % of the process's time while requests are served, however long a round took (a
+    slow machine's included: no cap that would raise the share), and no longer than requests
+    are in flight."""
+    from app.webhooks import worker as module
+
+    clock = {"now": 0.0, "slept": 0.0}
+    in_flight = {"until": float("inf")}  # requests are served until this (fake) time
+
+    async def fake_sleep(seconds):
+        clock["now"] += seconds
+        clock["slept"] += seconds
+
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(module.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr(module, "requests_in_flight", lambda: clock["now"] < in_flight["until"])
+    w = module.DeliveryWorker(allow_private=True)
+    try:
+        await w._yield(0.5)  # a slow round: 24.5 s of sleep
+        assert clock["slept"] == pytest.approx(0.5 * module.BUSY_SLEEP_FACTOR)
+        clock.update(now=0.0, slept=0.0)
+        in_flight["until"] = 1.0  # the burst ends after 1 s: the worker goes on at once
+        await w._yield(0.5)
+        assert 1.0 <= clock["slept"] <= 1.0 + module.IDLE_CHECK_SECONDS
+        clock.update(now=0.0, slept=0.0)
+        in_flight["until"] = 0.0  # idle: no sleep at all
+        await w._yield(0.5)
+        assert clock["slept"] == 0.0
+    finally:
+        await w.aclose()
