@@ -93,3 +93,58 @@ def test_migration_files_are_dated_and_form_one_line():
         assert re.match(r"^\d{4}_\d{2}_\d{2}_\d{4}-[0-9a-z]+_[a-z0-9_]+\.py$", name), name
     script = ScriptDirectory.from_config(alembic_config())
     assert len(script.get_heads()) == 1, "migrations have branched: add a merge revision"
+
+
+def test_0008_fills_in_the_client_of_existing_deliveries(empty_database):
+    """Deliveries made before 0008 get the client they are about where their rows tell it: a
+    client's own webhook, a body naming ``data.client_id``, a step's goal, a deleted goal's
+    row; one about a goal that no longer exists stays null."""
+    import json
+
+    from sqlmodel import Session
+
+    from app.models import Goal, User, Webhook, WebhookDelivery
+
+    config = alembic_config(empty_database)
+    command.upgrade(config, "head")
+    engine = sa.create_engine(empty_database, poolclass=sa.pool.NullPool)
+    people = {
+        role: User(email=f"{role}@x.org", email_key=f"{role}@x.org", display_name=role,
+                   role=role, password_hash="x")
+        for role in ("client", "therapist")
+    }  # fmt: skip
+    client, therapist = people["client"].id, people["therapist"].id
+    goal = Goal(client_id=client, title="Walk", status="active")
+    goal_id = goal.id
+    hooks = {who: Webhook(user_id=who, url="https://example.org/h", events=["goal.created"],
+                          secret="s") for who in (client, therapist)}  # fmt: skip
+    bodies = {
+        "own": (client, "goal.created", {"id": str(goal_id), "client_id": str(client)}),
+        "named": (therapist, "goal.created", {"id": str(goal_id), "client_id": str(client)}),
+        "step": (therapist, "step.completed", {"id": str(uuid.uuid4()), "goal_id": str(goal_id)}),
+        "deleted": (therapist, "goal.deleted", {"id": str(goal_id)}),
+        "unknown": (therapist, "goal.deleted", {"id": str(uuid.uuid4())}),
+    }
+    deliveries = {
+        name: WebhookDelivery(webhook_id=hooks[owner].id, user_id=owner, event=event,
+                              body=json.dumps({"type": event, "data": data}))
+        for name, (owner, event, data) in bodies.items()
+    }  # fmt: skip
+    ids = {name: delivery.id for name, delivery in deliveries.items()}
+    try:
+        with Session(engine) as session:
+            session.add_all([*people.values()])
+            session.flush()
+            session.add_all([goal, *hooks.values()])
+            session.flush()
+            session.add_all(deliveries.values())
+            session.commit()
+        command.downgrade(config, "0007")
+        command.upgrade(config, "0008")
+        table = WebhookDelivery.__table__
+        with engine.connect() as conn:
+            found = dict(conn.execute(sa.select(table.c.id, table.c.client_id)).all())
+    finally:
+        engine.dispose()
+    expected = {"own": client, "named": client, "step": client, "deleted": client, "unknown": None}
+    assert {name: found[delivery_id] for name, delivery_id in ids.items()} == expected

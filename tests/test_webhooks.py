@@ -489,3 +489,21 @@ async def test_events_fan_out_in_batches_oldest_first(client, make_user, sync_en
         assert heard == titles
         ids = [d["id"] for d in await deliveries(client, owner, hook)]
         assert len(set(ids)) == 5
+
+
+async def test_erasing_a_client_erases_every_delivery_about_them(client, make_user, sync_engine):
+    """A therapist's delivery holds the client's goal: it goes with the client's account;
+    the therapist's deliveries about another client stay."""
+    owner = await make_user("client")
+    other = await make_user("client")
+    therapist = await make_user("therapist")
+    await link(client, therapist, owner)
+    await link(client, therapist, other)
+    hook = await subscribe(client, therapist, ["goal.created"])
+    for who in (owner, other):
+        r = await client.post("/v1/goals", json={"title": "Walk"}, headers=who.headers)
+        assert r.status_code == 201, r.text
+    assert len(await deliveries(client, therapist, hook)) == 2
+    assert (await client.delete("/v1/me", headers=owner.headers)).status_code == 204
+    heard = await bodies(sync_engine, hook)
+    assert [b["data"]["client_id"] for b in heard] == [other.id]

@@ -33,20 +33,21 @@ BATCH = 64  # events per transaction: up to 640 deliveries for ten webhooks each
 
 # The rule, over the events ``e`` of the batch (``:seqs``); ``{wants}``: the webhook
 # subscribed to the event type.
+_HEARD = "w.id AS webhook_id, w.user_id AS owner_id, e.client_id, e.event, e.body, e.created_at"
 _ARMS = (
-    "SELECT w.id AS webhook_id, w.user_id AS owner_id, e.event, e.body, e.created_at "
-    "FROM webhook_events e JOIN webhooks w ON w.user_id = e.client_id "
+    f"SELECT {_HEARD} FROM webhook_events e JOIN webhooks w ON w.user_id = e.client_id "
     "WHERE e.seq IN :seqs AND w.active AND {wants} AND w.created_at <= e.created_at "
     "UNION ALL "
-    "SELECT w.id AS webhook_id, w.user_id AS owner_id, e.event, e.body, e.created_at "
-    "FROM webhook_events e "
+    f"SELECT {_HEARD} FROM webhook_events e "
     "JOIN care_links l ON l.client_id = e.client_id AND l.created_at <= e.created_at "
     "AND (l.ended_at IS NULL OR l.ended_at > e.created_at) "
     "JOIN webhooks w ON w.user_id = l.therapist_id "
     "WHERE e.seq IN :seqs AND w.active AND {wants} AND w.created_at <= e.created_at "
     "AND (e.shared OR w.user_id = e.author_id)"
 )
-_COLUMNS = "id, webhook_id, user_id, event, body, status, attempts, next_attempt_at, created_at"
+_COLUMNS = (
+    "id, webhook_id, user_id, client_id, event, body, status, attempts, next_attempt_at, created_at"
+)
 # A delivery's id: a UUIDv7 of the fan-out up to its last 48 bits, then 48 random bits per
 # delivery (time first, random after: a batch's deliveries land side by side at the end of the
 # primary key's index).
@@ -67,7 +68,8 @@ def _statements(dialect: str) -> tuple[sa.Select, sa.TextClause, sa.Delete]:
     take = sa.select(EVENTS.c.seq).order_by(EVENTS.c.seq).limit(sa.bindparam("batch"))
     insert = sa.text(
         f"INSERT INTO webhook_deliveries ({_COLUMNS}) "
-        f"SELECT {_IDS[dialect]}, s.webhook_id, s.owner_id, s.event, s.body, 'pending', 0, "
+        f"SELECT {_IDS[dialect]}, s.webhook_id, s.owner_id, s.client_id, s.event, s.body, "
+        "'pending', 0, "
         f"s.created_at, s.created_at FROM ({_ARMS.format(wants=_WANTS[dialect])}) AS s"
     ).bindparams(seqs)
     delete = sa.delete(EVENTS).where(EVENTS.c.seq.in_(sa.bindparam("seqs", expanding=True)))
