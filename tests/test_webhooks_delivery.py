@@ -607,3 +607,27 @@ async def test_the_worker_yields_49_times_its_round_while_requests_are_served(mo
         assert clock["slept"] == 0.0
     finally:
         await w.aclose()
+
+
+async def test_a_failing_fan_out_does_not_stop_the_deliveries_already_made(
+    allow_private, client, make_user, receiver, worker, monkeypatch
+):
+    from app.webhooks import worker as module
+
+    owner = await make_user("client")
+    await subscribe(client, owner, receiver.url)
+    await new_goal(client, owner)
+    assert await fan_out_all() == 1  # one delivery made
+    await new_goal(client, owner, title="Run")  # one event waiting
+
+    async def broken(**kwargs):
+        raise sa.exc.OperationalError("INSERT", {}, Exception("no such column"))
+
+    working = module.fan_out
+    monkeypatch.setattr(module, "fan_out", broken)
+    assert await worker.run_once() == 1
+    assert worker.fanned == 0
+    assert len(receiver.requests) == 1
+    monkeypatch.setattr(module, "fan_out", working)
+    assert await worker.run_once() == 1  # the waiting event, once the fan-out works again
+    assert len(receiver.requests) == 2

@@ -205,7 +205,11 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """One round: fan out a batch of events (``self.fanned`` of them), claim due
         deliveries, attempt them, record the outcomes. How many deliveries were attempted."""
-        self.fanned = (await fan_out())[0]
+        try:
+            self.fanned = (await fan_out())[0]
+        except Exception as exc:  # the deliveries already made are still attempted
+            log.warning("webhook_fan_out_error", error_type=type(exc).__name__)
+            self.fanned = 0
         claimed = await self._claim()
         if not claimed:
             return 0
