@@ -44,8 +44,6 @@ class Dataset:
 
 def reset_schema(url: str) -> None:
     """Drop everything in the benchmark database, then ``alembic upgrade head``."""
-    from alembic import command
-
     parsed = make_url(sync_url(url))
     if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database or "")
@@ -59,6 +57,13 @@ def reset_schema(url: str) -> None:
             conn.execute(sa.text("DROP SCHEMA public CASCADE"))
             conn.execute(sa.text("CREATE SCHEMA public"))
         engine.dispose()
+    upgrade_schema(url)
+
+
+def upgrade_schema(url: str) -> None:
+    """``alembic upgrade head``: data loaded by an earlier revision, reused (``--reuse``)."""
+    from alembic import command
+
     command.upgrade(alembic_config(sync_url(url)), "head")
 
 

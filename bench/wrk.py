@@ -54,6 +54,9 @@ class WrkResult:
     other_cores: float = 0.0
     warmup_statuses: dict[int, int] = field(default_factory=dict)
     rounds: int = 1
+    # Each round's own figures, in order (``combine``): a ratio of two scenarios measured one
+    # right after the other in every round is taken round by round (``paired_ratio``).
+    per_round: list[WrkResult] = field(default_factory=list)
     raw: str = ""
 
     @property
@@ -67,14 +70,29 @@ class WrkResult:
         return max(bad_status, self.non_2xx) + sum(self.socket_errors.values())
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def paired_ratio(a: WrkResult, b: WrkResult, attr: str) -> float:
+    """``a``'s ``attr`` over ``b``'s, as the median of the rounds' own ratios: the two were
+    measured back to back in each round, so a slow spell of the machine (its speed moves by
+    20-50 % between rounds a minute apart) falls on both sides of one ratio instead of on one
+    side of the medians. Without rounds of both, the ratio of the medians."""
+    pairs = [
+        (getattr(x, attr), getattr(y, attr)) for x, y in zip(a.per_round, b.per_round, strict=False)
+    ]
+    if not pairs or len(pairs) != len(a.per_round) or len(pairs) != len(b.per_round):
+        x, y = getattr(a, attr), getattr(b, attr)
+        return x / y if y else 0.0
+    return median([x / y if y else 0.0 for x, y in pairs])
+
+
 def combine(rounds: list[WrkResult]) -> WrkResult:
     """One scenario measured in several rounds: the median round's rps, p50 and p99 (so one
     disturbed round moves nothing), counts summed, CPU per request over all rounds."""
-
-    def median(values: list[float]) -> float:
-        ordered = sorted(values)
-        middle = len(ordered) // 2
-        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
     def summed(maps: list[dict]) -> dict:
         total: dict = {}
@@ -103,6 +121,7 @@ def combine(rounds: list[WrkResult]) -> WrkResult:
         other_cores=max(r.other_cores for r in rounds),
         warmup_statuses=summed([r.warmup_statuses for r in rounds]),
         rounds=len(rounds),
+        per_round=list(rounds),
     )
 
 
