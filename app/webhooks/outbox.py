@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from app.core.db import sqlite_inline, sqlite_transaction_connection, sqlite_value, utcnow
@@ -95,19 +96,30 @@ def cte_parameters(session: Any, event: Event, document: dict[str, Any], at: Any
 
 
 # PostgreSQL, the before-commit hook: the events as arrays, one statement, each written when
-# someone listens to it.
-_POSTGRES = sa.text(
-    "INSERT INTO webhook_events (event, body, client_id, shared, author_id, created_at) "
-    "SELECT e.event, e.body, e.client_id, e.shared, e.author_id, :now FROM "
-    "unnest(CAST(:event AS text[]), CAST(:body AS text[]), CAST(:client_id AS uuid[]), "
-    "CAST(:shared AS boolean[]), CAST(:author_id AS uuid[])) "
-    "AS e (event, body, client_id, shared, author_id) "
-    "WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.user_id = e.client_id AND w.active "
-    "AND w.events ? e.event) "
-    "OR EXISTS (SELECT 1 FROM care_links l JOIN webhooks w ON w.user_id = l.therapist_id "
-    "WHERE l.client_id = e.client_id AND l.ended_at IS NULL AND w.active "
-    "AND w.events ? e.event AND (e.shared OR w.user_id = e.author_id))"
-).bindparams(sa.bindparam("now", type_=EVENTS.c.created_at.type))
+# someone listens to it (``_listens``).
+_ARRAYS = (
+    sa.func.unnest(
+        *(
+            sa.cast(sa.bindparam(name), postgresql.ARRAY(type_))
+            for name, type_ in (
+                ("event", sa.Text()),
+                ("body", sa.Text()),
+                ("client_id", sa.Uuid()),
+                ("shared", sa.Boolean()),
+                ("author_id", sa.Uuid()),
+            )
+        )
+    )
+    .table_valued(*_EVENT_COLUMNS[:-1])
+    .render_derived(name="e")
+)
+_POSTGRES = sa.insert(EVENTS).from_select(
+    list(_EVENT_COLUMNS),
+    sa.select(
+        *(_ARRAYS.c[name] for name in _EVENT_COLUMNS[:-1]),
+        sa.bindparam("now", type_=EVENTS.c.created_at.type),
+    ).where(_listens(_ARRAYS.c.event, _ARRAYS.c.client_id, _ARRAYS.c.shared, _ARRAYS.c.author_id)),
+)
 _SQLITE = (
     f"INSERT INTO webhook_events ({', '.join(_EVENT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
