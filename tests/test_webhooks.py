@@ -507,3 +507,28 @@ async def test_erasing_a_client_erases_every_delivery_about_them(client, make_us
     assert (await client.delete("/v1/me", headers=owner.headers)).status_code == 204
     heard = await bodies(sync_engine, hook)
     assert [b["data"]["client_id"] for b in heard] == [other.id]
+
+
+async def test_fanning_out_everything_stops_after_its_batches(client, make_user, sync_engine):
+    """A listing under a flood of writes does not chase it: at most ``batches`` batches."""
+    owner = await make_user("client")
+    hook = await subscribe(client, owner, ["goal.created"])
+    for title in ("a", "b", "c"):
+        await client.post("/v1/goals", json={"title": title}, headers=owner.headers)
+    assert await fan_out_all(batches=2, batch=1) == 2
+    assert await pending_events(sync_engine) == 1
+    assert len(await bodies(sync_engine, hook)) == 3
+
+
+async def test_only_the_owner_s_listing_fans_out(client, make_user, sync_engine):
+    """The ownership check comes first: another user's request for the listing is a 404 and
+    writes nothing."""
+    owner = await make_user("client")
+    other = await make_user("client")
+    hook = await subscribe(client, owner, ["goal.created"])
+    await client.post("/v1/goals", json={"title": "Walk"}, headers=owner.headers)
+    r = await client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=other.headers)
+    assert_problem(r, 404)
+    assert await pending_events(sync_engine) == 1
+    assert len(await deliveries(client, owner, hook)) == 1
+    assert await pending_events(sync_engine) == 0

@@ -62,21 +62,19 @@ _WANTS = {
 }
 
 
+_TAKE = sa.select(EVENTS.c.seq).order_by(EVENTS.c.seq).limit(sa.bindparam("batch"))
+_DELETE = sa.delete(EVENTS).where(EVENTS.c.seq.in_(sa.bindparam("seqs", expanding=True)))
+_ANY = sa.select(EVENTS.c.seq).limit(1)
+
+
 @lru_cache(maxsize=2)
-def _statements(dialect: str) -> tuple[sa.Select, sa.TextClause, sa.Delete]:
-    seqs = sa.bindparam("seqs", expanding=True)
-    take = sa.select(EVENTS.c.seq).order_by(EVENTS.c.seq).limit(sa.bindparam("batch"))
-    insert = sa.text(
+def _insert(dialect: str) -> sa.TextClause:
+    return sa.text(
         f"INSERT INTO webhook_deliveries ({_COLUMNS}) "
         f"SELECT {_IDS[dialect]}, s.webhook_id, s.owner_id, s.client_id, s.event, s.body, "
         "'pending', 0, "
         f"s.created_at, s.created_at FROM ({_ARMS.format(wants=_WANTS[dialect])}) AS s"
-    ).bindparams(seqs)
-    delete = sa.delete(EVENTS).where(EVENTS.c.seq.in_(sa.bindparam("seqs", expanding=True)))
-    return take, insert, delete
-
-
-_ANY = sa.select(EVENTS.c.seq).limit(1)
+    ).bindparams(sa.bindparam("seqs", expanding=True))
 
 
 async def fan_out(*, wait: bool = False, batch: int = BATCH) -> tuple[int, int]:
@@ -87,25 +85,25 @@ async def fan_out(*, wait: bool = False, batch: int = BATCH) -> tuple[int, int]:
             return 0, 0
     async with new_session(write=True) as session:
         dialect = session.bind.dialect.name
-        take, insert, delete = _statements(dialect)
+        take = _TAKE
         if dialect == "postgresql":
             take = take.with_for_update(skip_locked=not wait)
         seqs = list((await session.execute(take, {"batch": batch})).scalars())
         if not seqs:
             return 0, 0
         params = {"seqs": seqs, "id_prefix": new_id().hex[:20]}
-        written = (await session.execute(insert, params)).rowcount
-        await session.execute(delete, {"seqs": seqs})
+        written = (await session.execute(_insert(dialect), params)).rowcount
+        await session.execute(_DELETE, {"seqs": seqs})
         await session.commit()
     return len(seqs), written
 
 
-async def fan_out_all(*, wait: bool = True, batches: int = 16) -> int:
+async def fan_out_all(*, wait: bool = True, batches: int = 16, batch: int = BATCH) -> int:
     """The events committed so far, batch after batch (at most ``batches``: a listing under a
     flood of writes does not chase it). How many deliveries."""
     total = 0
     for _ in range(batches):
-        events, deliveries = await fan_out(wait=wait)
+        events, deliveries = await fan_out(wait=wait, batch=batch)
         total += deliveries
         if events == 0:
             break

@@ -99,26 +99,18 @@ def cte_parameters(session: Any, event: Event, document: dict[str, Any], at: Any
 
 # PostgreSQL, the before-commit hook: the events as arrays, one statement, each written when
 # someone listens to it (``_listens``).
+_ARRAYED = _EVENT_COLUMNS[:-1]  # one array each; ``created_at`` is the commit's ``now``
 _ARRAYS = (
     sa.func.unnest(
-        *(
-            sa.cast(sa.bindparam(name), postgresql.ARRAY(type_))
-            for name, type_ in (
-                ("event", sa.Text()),
-                ("body", sa.Text()),
-                ("client_id", sa.Uuid()),
-                ("shared", sa.Boolean()),
-                ("author_id", sa.Uuid()),
-            )
-        )
+        *(sa.cast(sa.bindparam(name), postgresql.ARRAY(EVENTS.c[name].type)) for name in _ARRAYED)
     )
-    .table_valued(*_EVENT_COLUMNS[:-1])
+    .table_valued(*_ARRAYED)
     .render_derived(name="e")
 )
 _POSTGRES = sa.insert(EVENTS).from_select(
     list(_EVENT_COLUMNS),
     sa.select(
-        *(_ARRAYS.c[name] for name in _EVENT_COLUMNS[:-1]),
+        *(_ARRAYS.c[name] for name in _ARRAYED),
         sa.bindparam("now", type_=EVENTS.c.created_at.type),
     ).where(_listens(_ARRAYS.c.event, _ARRAYS.c.client_id, _ARRAYS.c.shared, _ARRAYS.c.author_id)),
 )
@@ -222,7 +214,7 @@ async def write_outbox(context: CommitContext) -> None:
         params = [tuple(sqlite_value(row[name]) for name in _EVENT_COLUMNS) for row in rows]
         written = sqlite_inline(db, _SQLITE, params).rowcount
     else:
-        arrays = {name: [row[name] for row in rows] for name in _EVENT_COLUMNS[:-1]}
+        arrays = {name: [row[name] for row in rows] for name in _ARRAYED}
         connection = await session.connection()
         written = (await connection.execute(_POSTGRES, {"now": now, **arrays})).rowcount
     if written:

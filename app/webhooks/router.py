@@ -11,7 +11,6 @@ from app.core.errors import problem_responses
 from app.core.http import set_next_link
 from app.core.pagination import Cursor, Limit
 from app.webhooks import service
-from app.webhooks.fanout import fan_out_all
 from app.webhooks.schemas import DeliveryPage, WebhookCreate, WebhookCreated, WebhookPage
 
 router = domain_router(tags=["webhooks"])
@@ -84,7 +83,6 @@ async def list_deliveries(
     cursor: Cursor = None,
 ) -> DeliveryPage:
     """The webhook's deliveries, newest first: pending ones with their next attempt."""
-    await fan_out_all()  # every change committed before this request is listed
     items, next_cursor = await service.list_deliveries(
         session, principal, webhook_id, limit, cursor
     )

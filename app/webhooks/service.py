@@ -14,9 +14,11 @@ from app.core.config import get_settings
 from app.core.db import utcnow
 from app.core.errors import NotFound, ValidationFailed
 from app.core.pagination import decode_cursor, encode_cursor
+from app.core.reads import fetch_rows
 from app.core.schemas import parse_object_id
 from app.models import Webhook, WebhookDelivery, new_id
 from app.webhooks.addresses import url_refusal
+from app.webhooks.fanout import fan_out_all
 from app.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
 from app.webhooks.signing import new_secret
 
@@ -68,14 +70,18 @@ async def list_webhooks(
 
 
 async def _own_webhook(session: AsyncSession, principal: Principal, raw_id: str) -> uuid.UUID:
-    webhook_id = await session.scalar(
+    """The caller's webhook ``raw_id``, else 404. A read of its own (``fetch_rows``): on
+    SQLite it opens no transaction whose snapshot would hide what ``fan_out_all`` commits."""
+    rows = await fetch_rows(
+        session,
         sa.select(WEBHOOKS.c.id).where(
             WEBHOOKS.c.id == parse_object_id(raw_id), WEBHOOKS.c.user_id == principal.user_id
-        )
+        ),
+        {},
     )
-    if webhook_id is None:
+    if not rows:
         raise NotFound("No such webhook.")
-    return webhook_id
+    return rows[0][0]
 
 
 async def delete_webhook(session: AsyncSession, principal: Principal, raw_id: str) -> None:
@@ -98,8 +104,11 @@ async def list_deliveries(
     session: AsyncSession, principal: Principal, raw_id: str, limit: int, cursor: str | None
 ) -> tuple[list[DeliveryOut], str | None]:
     """A webhook's deliveries, newest first (the deliveries of one commit share their
-    ``created_at``; their ids order them among themselves), through the owner's index."""
+    ``created_at``; their ids order them among themselves), through the owner's index. The
+    events waiting for the worker are fanned out first, so every change committed before the
+    request is listed."""
     webhook_id = await _own_webhook(session, principal, raw_id)
+    await fan_out_all()
     query = sa.select(*_DELIVERY).where(
         DELIVERIES.c.user_id == principal.user_id, DELIVERIES.c.webhook_id == webhook_id
     )
