@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
-from app.core.db import utcnow
+from app.core.clock import utcnow
 from app.core.http import dumps
 from app.core.pagination import encode_cursor
 from app.goals.documents import GOAL, goal_document

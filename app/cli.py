@@ -150,8 +150,9 @@ def create_user(
 
     from app.auth.schemas import RegisterRequest
     from app.auth.service import register
-    from app.core.db import dispose_engines, new_session
+    from app.core.engines import dispose_engines
     from app.core.errors import Conflict
+    from app.core.sessions import new_session
 
     try:
         data = RegisterRequest(
@@ -188,7 +189,8 @@ def seed_demo() -> None:
     """Create a demo therapist and client with goals, steps, reviews and an encouragement."""
     from rich.table import Table
 
-    from app.core.db import dispose_engines, new_session
+    from app.core.engines import dispose_engines
+    from app.core.sessions import new_session
     from app.demo.seed import seed_demo as run_seed
 
     async def run():  # noqa: ANN202

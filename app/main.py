@@ -19,8 +19,8 @@ from app.core.admission import AdmissionMiddleware
 from app.core.background import running_background_workers
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import settings_or_exit
-from app.core.db import dispose_engines
 from app.core.docs import install_docs
+from app.core.engines import dispose_engines
 from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.metrics import (

@@ -26,7 +26,7 @@ def backends_cpu(url: str) -> float:
     """CPU seconds of the PostgreSQL backends connected to this database (the app's)."""
     import sqlalchemy as sa
 
-    from app.core.db import sync_url
+    from app.core.database_url import sync_url
 
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:

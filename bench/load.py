@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from app.cli import alembic_config
-from app.core.db import sync_url
+from app.core.database_url import sync_url
 from app.models import Goal, Step, User, new_id
 from bench.sync_export import record_changes
 

@@ -141,7 +141,7 @@ def mint_tokens(url: str, how_many: int, skip: int = 0) -> tuple[list[str], str]
     """Access tokens for ``how_many`` clients and for the big client, each with its own login
     family (as a password login would have), minted directly with the app's signing key."""
     from app.auth.scopes import RESOURCE_SCOPES, format_scopes
-    from app.core.db import sync_url
+    from app.core.database_url import sync_url
     from app.core.security import create_access_token
     from app.models import AuthSession, RefreshToken, User, new_id
 
@@ -181,7 +181,7 @@ def mint_tokens(url: str, how_many: int, skip: int = 0) -> tuple[list[str], str]
 def subscribe_webhooks(url: str, skip: int, how_many: int, targets: list[str]) -> int:
     """``len(targets)`` webhooks (``goal.created``) for each of the clients ``mint_tokens``
     gives with the same ``skip`` and ``how_many``; replaces earlier ones and their deliveries."""
-    from app.core.db import sync_url
+    from app.core.database_url import sync_url
     from app.models import Webhook, WebhookDelivery, WebhookEvent, new_id
 
     hooks = Webhook.__table__
@@ -206,7 +206,7 @@ def subscribe_webhooks(url: str, skip: int, how_many: int, targets: list[str]) -
 
 def delivery_states(url: str) -> dict[str, int]:
     """Deliveries by status, and ``events``: the outbox's events not yet fanned out."""
-    from app.core.db import sync_url
+    from app.core.database_url import sync_url
     from app.models import WebhookDelivery, WebhookEvent
 
     table = WebhookDelivery.__table__
@@ -253,7 +253,7 @@ def drain_deliveries(url: str, receivers: Receivers) -> dict[str, int]:
 
 
 def count_goals(url: str, title: str | None = None) -> int:
-    from app.core.db import sync_url
+    from app.core.database_url import sync_url
     from app.models import Goal
 
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)

@@ -139,7 +139,7 @@ def renice_postgres_backends(url: str, nice: int) -> int:
     server only; used with --nice on a machine shared with other work)."""
     import sqlalchemy as sa
 
-    from app.core.db import sync_url
+    from app.core.database_url import sync_url
 
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:

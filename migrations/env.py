@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from alembic import context
 
 from app.core.config import get_settings
-from app.core.db import ensure_sqlite_directory, sync_url
+from app.core.database_url import ensure_sqlite_directory, sync_url
 from app.models import metadata
 
 config = context.config

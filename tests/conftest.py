@@ -42,7 +42,9 @@ os.environ.update(
 
 from app.cli import alembic_config  # noqa: E402
 from app.core.config import get_settings  # noqa: E402
-from app.core.db import dispose_engines, forget_engines, get_engine, get_read_engine, sync_url  # noqa: E402
+from app.core.database_url import sync_url  # noqa: E402
+from app.core.engines import dispose_engines, get_engine, get_read_engine  # noqa: E402
+from app.core.sessions import forget_engines  # noqa: E402
 from app.models import metadata  # noqa: E402
 from tests.contract import ResponseContract  # noqa: E402
 from tests.worlds import PASSWORD, Actor, login  # noqa: E402  (what make_user needs)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.core import db
+from app.core import sessions
 from app.core.config import get_settings
 from app.models import metadata
 from tests.servers import free_port
@@ -29,10 +29,10 @@ def own_database(monkeypatch, tmp_path):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("WAYPOINT_DATABASE_URL", url)
     get_settings.cache_clear()
-    db.forget_engines()
+    sessions.forget_engines()
     yield url
     get_settings.cache_clear()
-    db.forget_engines()
+    sessions.forget_engines()
 
 
 def tables(url: str) -> set[str]:

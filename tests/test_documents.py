@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from app.core.db import new_session
 from app.core.http import dumps
+from app.core.sessions import new_session
 from app.goals.schemas import GoalOut
 from app.resources import RESOURCE_TYPES, load_documents
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 
 from app.auth.routing import PublicRoute
-from app.core.db import get_read_engine
+from app.core.engines import get_read_engine
 from tests.conftest import BACKEND
 from tests.worlds import assert_problem, new_goal
 

@@ -119,7 +119,8 @@ async def test_metrics_are_refused_to_other_networks(app_instance):
 
 
 async def test_metrics_are_served_to_the_allowed_networks(monkeypatch):
-    from app.core.db import dispose_engines, forget_engines
+    from app.core.engines import dispose_engines
+    from app.core.sessions import forget_engines
     from app.main import create_app
 
     monkeypatch.setenv("WAYPOINT_METRICS_ALLOW", '["203.0.113.0/24"]')

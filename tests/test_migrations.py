@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from app.cli import alembic_config
-from app.core.db import sync_url
+from app.core.database_url import sync_url
 from app.models import metadata
 from tests.conftest import DATABASE_URL
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from app.auth.scopes import Scope
-from app.core import db
+from app.core import engines, sessions
 from app.core.config import get_settings
 
 AUTH_OPERATIONS = {
@@ -58,7 +58,7 @@ async def test_readyz_is_503_when_the_database_does_not_answer(app_instance, mon
 
     monkeypatch.setenv("WAYPOINT_DATABASE_URL", "postgresql+psycopg://x@127.0.0.1:1/x")
     get_settings.cache_clear()
-    db.forget_engines()
+    sessions.forget_engines()
     try:
         broken = create_app()
         transport = httpx.ASGITransport(app=broken)
@@ -67,10 +67,10 @@ async def test_readyz_is_503_when_the_database_does_not_answer(app_instance, mon
             assert r.status_code == 503
             assert r.json() == {"status": "unavailable"}
             assert (await c.get("/healthz")).status_code == 200
-        await db.dispose_engines()
+        await engines.dispose_engines()
     finally:
         get_settings.cache_clear()
-        db.forget_engines()
+        sessions.forget_engines()
 
 
 async def test_docs_and_redoc_are_served(client):

@@ -90,7 +90,7 @@ async def test_a_revoked_personal_token_is_refused_everywhere(client, make_user)
 
 async def test_revoke_all_sessions_ends_every_login_and_personal_token(client, make_user):
     from app.auth.service import revoke_all_sessions
-    from app.core.db import new_session
+    from app.core.sessions import new_session
 
     ann = await make_user("client")
     bob = await make_user("client")

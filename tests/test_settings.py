@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from app.core import db
+from app.core import database_url, deadlines, engines, sessions
 from app.core.config import Settings, get_settings
 
 
@@ -17,10 +17,10 @@ from app.core.config import Settings, get_settings
 def isolated_settings(monkeypatch):
     """Fresh settings and engine for one test; the suite's own are restored afterwards."""
     get_settings.cache_clear()
-    db.forget_engines()
+    sessions.forget_engines()
     yield monkeypatch
     get_settings.cache_clear()
-    db.forget_engines()
+    sessions.forget_engines()
 
 
 @pytest.mark.parametrize("secret", [None, "", "x" * 31, "ä" * 15])
@@ -98,7 +98,7 @@ def test_settings_read_from_the_environment(isolated_settings):
 
 def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(isolated_settings, tmp_path):
     isolated_settings.setenv("WAYPOINT_DATABASE_URL", f"sqlite:///{tmp_path / 'sub' / 'p.db'}")
-    engine = db.get_engine()
+    engine = engines.get_engine()
     assert engine.dialect.name == "sqlite"
     assert engine.dialect.driver == "aiosqlite"
 
@@ -131,22 +131,22 @@ def test_postgresql_gets_a_pinged_pool_with_timeouts(isolated_settings):
     isolated_settings.setenv("WAYPOINT_DB_CONNECT_TIMEOUT_SECONDS", "4")
     isolated_settings.setenv("WAYPOINT_DB_STATEMENT_TIMEOUT_MS", "1500")
     isolated_settings.setenv("WAYPOINT_DB_POOL_TIMEOUT_SECONDS", "2.5")
-    engine = db.get_engine()
+    engine = engines.get_engine()
     assert engine.dialect.name == "postgresql"
     assert engine.dialect.driver == "psycopg"
     assert engine.pool.dispatch.checkout  # pings a write's connection at checkout
-    for pool in (engine.pool, db.get_read_engine().pool):
+    for pool in (engine.pool, engines.get_read_engine().pool):
         assert pool.timeout() == 2.5
-    assert db.postgres_connect_args() == {
+    assert engines.postgres_connect_args() == {
         "connect_timeout": 4,
         "options": "-c statement_timeout=1500",
     }
-    assert db.request_deadline_seconds() == 5.5
+    assert deadlines.request_deadline_seconds() == 5.5
 
 
 def test_an_unsupported_database_is_refused():
     with pytest.raises(ValueError, match="unsupported database"):
-        db.async_url("mysql://x@localhost/x")
+        database_url.async_url("mysql://x@localhost/x")
 
 
 async def test_cors_answers_preflights_for_configured_origins(isolated_settings):

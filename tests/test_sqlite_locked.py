@@ -13,7 +13,8 @@ from sqlalchemy.engine import make_url
 
 from app.core import metrics
 from app.core.config import get_settings
-from app.core.db import dispose_engines, forget_engines
+from app.core.engines import dispose_engines
+from app.core.sessions import forget_engines
 from tests.conftest import BACKEND, DATABASE_URL
 from tests.worlds import assert_problem
 
@@ -94,8 +95,8 @@ def test_an_inline_write_on_a_locked_database_is_a_fault_not_a_bug(tmp_path):
     maps to a 503 like any statement's, and a broken statement stays a bug."""
     import sqlalchemy as sa
 
-    from app.core.db import sqlite_inline
     from app.core.faults import fault_kind
+    from app.core.sqlite_inline import sqlite_inline
 
     path = tmp_path / "inline.db"
     holder = sqlite3.connect(path, isolation_level=None)

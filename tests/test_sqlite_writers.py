@@ -6,7 +6,8 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from app.core.db import get_engine, new_session
+from app.core.engines import get_engine
+from app.core.sessions import new_session
 from tests.conftest import BACKEND
 
 pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's single writer")

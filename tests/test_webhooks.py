@@ -356,7 +356,7 @@ async def test_rollback_after_the_hook_leaves_no_delivery(
     """Even once the hook wrote the rows, a transaction that does not commit leaves none."""
     import uuid
 
-    from app.core.db import new_session
+    from app.core.sessions import new_session
     from app.core.unit_of_work import CommitContext
     from app.webhooks.events import record_event
     from app.webhooks.outbox import write_outbox

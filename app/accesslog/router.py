@@ -11,11 +11,11 @@ from pydantic import BaseModel
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
 from app.auth.schemas import RoleName
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import set_next_link
 from app.core.openapi import Component
 from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.core.sessions import SessionDep
 from app.models import AccessLogEntry, User
 
 router = domain_router(tags=["privacy"])

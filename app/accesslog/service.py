@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Principal
-from app.core.db import utcnow
+from app.core.clock import utcnow
 from app.core.unit_of_work import CommitContext
 from app.models import AccessLogEntry, new_id
 

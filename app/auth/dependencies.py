@@ -12,9 +12,10 @@ from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from app.auth.scopes import ROLE_SCOPES, SCOPE_DESCRIPTIONS, Role
 from app.auth.sessions import session_is_live
-from app.core.db import WRITE_METHODS, utcnow
+from app.core.clock import utcnow
 from app.core.errors import Forbidden, InsufficientScope, Unauthorized
 from app.core.security import InvalidToken, decode_access_token, hash_opaque_token
+from app.core.sessions import WRITE_METHODS
 from app.models import PersonalAccessToken, User
 
 PAT_PREFIX = "wpt_"

@@ -20,12 +20,12 @@ from app.auth.schemas import (
     UpdateMeRequest,
     UserOut,
 )
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import set_next_link
 from app.core.openapi import NO_VALIDATION_ERROR
 from app.core.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from app.core.schemas import has_control_characters, parse_object_id
+from app.core.sessions import SessionDep
 from app.models import PersonalAccessToken
 
 public_router = domain_router(tags=["auth"], public=True)

@@ -16,8 +16,8 @@ from app.auth.schemas import CreatePersonalTokenRequest, RegisterRequest, Update
 from app.auth.scopes import RESOURCE_SCOPES, ROLE_SCOPES, format_scopes, parse_scope
 from app.auth.sessions import forget_sessions
 from app.core import metrics
+from app.core.clock import utcnow
 from app.core.config import get_settings
-from app.core.db import new_session, utcnow
 from app.core.errors import Conflict, InsufficientScope, NotFound, RateLimited, Unauthorized
 from app.core.security import (
     create_access_token,
@@ -26,6 +26,7 @@ from app.core.security import (
     new_opaque_token,
     verify_password,
 )
+from app.core.sessions import new_session
 from app.core.unit_of_work import keep_on_error
 from app.models import AuthSession, LoginFailure, PersonalAccessToken, RefreshToken, User
 

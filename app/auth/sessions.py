@@ -18,8 +18,8 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import new_session
 from app.core.reads import fetch_rows
+from app.core.sessions import new_session
 from app.models import AuthSession
 
 LIVE_SECONDS = 1.0

@@ -9,11 +9,11 @@ from app.auth.routing import domain_router
 from app.auth.scopes import Scope
 from app.carelinks import service
 from app.carelinks.schemas import CareLinkOut, CareLinkPage, InviteOut, RedeemInviteRequest
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import set_next_link
 from app.core.pagination import Cursor, Limit
 from app.core.schemas import parse_object_id
+from app.core.sessions import SessionDep
 
 Therapist = principal_with(Scope.THERAPIST)
 Client = principal_with(Scope.CLIENT)

@@ -21,7 +21,7 @@ from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
 from app.carelinks.schemas import CareLinkOut, InviteOut, Party
 from app.changes.service import record_link_change
-from app.core.db import utcnow
+from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import decode_cursor, encode_cursor
 from app.models import CareInvite, CareLink, User, new_id

@@ -40,7 +40,8 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import sqlite_inline, sqlite_transaction_connection, sqlite_value, utcnow
+from app.core.clock import utcnow
+from app.core.sqlite_inline import sqlite_inline, sqlite_transaction_connection, sqlite_value
 from app.core.unit_of_work import CommitContext
 from app.models import Change, Encouragement, Goal, Review, Step
 
@@ -198,7 +199,7 @@ _INSERT_COLUMNS = ["client_id", "object_type", "object_id", "goal_id", "op", "at
 _INSERT_COLUMNS += ["audience_id", "shared"]
 
 
-# SQLite: run inline on the transaction's connection (``app.core.db.sqlite_inline``): through
+# SQLite: run inline on the transaction's connection (``app.core.sqlite_inline``): through
 # aiosqlite the change row cost a goal create three thread hops, its rps 0.58 of a bare
 # insert's on the bench (target 0.60).
 _SQLITE_INSERT = (

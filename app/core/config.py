@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # with 503 + Retry-After (app/core/admission.py).
     max_queue_wait_ms: int = Field(default=250, ge=1)
 
-    # Database faults answer 503 + Retry-After instead of hanging (app/core/db.py).
+    # Database faults answer 503 + Retry-After instead of hanging (app/core/deadlines.py).
     # PostgreSQL: time to open a connection, and the server-side statement_timeout. A request
     # whose database work has not finished after both together is cut and answered 503.
     db_connect_timeout_seconds: int = Field(default=3, ge=2)  # libpq's minimum is 2

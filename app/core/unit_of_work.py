@@ -17,14 +17,9 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import (
-    WRITE_METHODS,
-    Deadlines,
-    lost_connection,
-    new_session,
-    request_connections,
-)
+from app.core.deadlines import Deadlines, request_connections
 from app.core.errors import problem_responses
+from app.core.sessions import WRITE_METHODS, lost_connection, new_session
 
 _KEEP_ON_ERROR = "waypoint.keep_on_error"
 

@@ -7,10 +7,10 @@ from fastapi import Request, Response
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
 from app.auth.scopes import Scope
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import set_next_link
 from app.core.pagination import Cursor, Limit
+from app.core.sessions import SessionDep
 from app.dashboard import service
 from app.dashboard.schemas import ClientSummaryPage
 

@@ -18,7 +18,7 @@ from app.auth.scopes import RESOURCE_SCOPES, Role
 from app.auth.service import register
 from app.carelinks.service import create_invite, redeem_invite
 from app.commit_hooks import BEFORE_COMMIT
-from app.core.db import utcnow
+from app.core.clock import utcnow
 from app.core.unit_of_work import CommitContext, run_before_commit_hooks
 from app.encouragements.schemas import EncouragementCreate
 from app.encouragements.service import send

@@ -10,10 +10,10 @@ from fastapi import Query, Request, Response, status
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
 from app.auth.scopes import Scope
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import json_response, page_response
 from app.core.pagination import Cursor, Limit
+from app.core.sessions import SessionDep
 from app.encouragements import service
 from app.encouragements.documents import encouragement_document
 from app.encouragements.schemas import EncouragementCreate, EncouragementOut, EncouragementPage

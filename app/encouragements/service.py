@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accesslog.service import record_access, record_reads
 from app.auth.dependencies import Principal
 from app.changes.service import record_change
-from app.core.db import utcnow
+from app.core.clock import utcnow
 from app.core.errors import NotFound
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import parse_object_id

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Request, Response
 from app.auth.dependencies import principal_with
 from app.auth.routing import API_PREFIX
 from app.auth.scopes import Scope
-from app.core.db import SessionDep
 from app.core.errors import REFUSING_ROUTE_NAME, NotFound, ProblemError
 from app.core.openapi import NO_VALIDATION_ERROR
 from app.core.schemas import PlainText
+from app.core.sessions import SessionDep
 from app.fhir import service
 from app.fhir.capabilities import capability_statement
 from app.fhir.outcomes import (

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_reads
 from app.auth.dependencies import Principal
-from app.core.db import UTCDateTime
+from app.core.columns import UTCDateTime
 from app.core.document_sql import document_column, document_sql
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.reads import fetch_page

@@ -11,7 +11,6 @@ from fastapi import Query, Request, Response, status
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
 from app.auth.scopes import Scope
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import (
     IfMatch,
@@ -24,6 +23,7 @@ from app.core.http import (
 )
 from app.core.pagination import Cursor, Limit
 from app.core.schemas import PlainText, Rfc3339DateTime
+from app.core.sessions import SessionDep
 from app.goals import service
 from app.goals.dependencies import DeletableGoal, ReadableGoal, WritableGoal
 from app.goals.documents import goal_document

@@ -19,7 +19,7 @@ from app.changes.service import (
     record_goal_encouragements_change,
     record_goal_visibility_change,
 )
-from app.core.db import utcnow
+from app.core.clock import utcnow
 from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.http import check_if_match
 from app.encouragements.celebrations import celebrate_completed

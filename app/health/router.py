@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.core.config import get_settings
-from app.core.db import get_engine
+from app.core.engines import get_engine
 
 router = APIRouter(tags=["operations"])
 

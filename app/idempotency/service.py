@@ -12,9 +12,10 @@ from fastapi import Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import CurrentPrincipal
+from app.core.clock import utcnow
 from app.core.config import get_settings
-from app.core.db import insert_unless_present, utcnow
 from app.core.errors import Conflict
+from app.core.sessions import insert_unless_present
 from app.core.unit_of_work import CommitContext, commit_state
 from app.models import IdempotencyKey, new_id
 

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 from uuid_utils.compat import uuid7
 
-from app.core.db import JSONType, UTCDateTime, utcnow
+from app.core.clock import utcnow
+from app.core.columns import JSONType, UTCDateTime
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Principal
-from app.core.db import snapshot_session, utcnow
+from app.core.clock import utcnow
 from app.core.http import dumps
+from app.core.sessions import snapshot_session
 from app.encouragements.service import readable_encouragements
 from app.goals.access import readable_goals
 from app.models import (

@@ -7,8 +7,8 @@ from fastapi.responses import StreamingResponse
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
+from app.core.sessions import SessionDep
 from app.privacy.erase import erase_account
 from app.privacy.export import export_document
 from app.privacy.schemas import ExportDocument

@@ -7,8 +7,8 @@ from fastapi import Response
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
 from app.auth.scopes import Scope
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
+from app.core.sessions import SessionDep
 from app.goals.dependencies import ReadableGoal
 from app.progress import service
 from app.progress.schemas import ProgressOut

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app.core.db import utcnow
+from app.core.clock import utcnow
 from app.models import Goal
 
 

@@ -9,10 +9,10 @@ from starlette.exceptions import HTTPException
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
 from app.auth.scopes import Scope
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import json_response, page_response
 from app.core.pagination import Cursor, Limit
+from app.core.sessions import SessionDep
 from app.goals.dependencies import GoalForReview, ReviewableGoal
 from app.goals.documents import goal_document
 from app.goals.schemas import GoalPage

@@ -7,7 +7,6 @@ from fastapi import Request, Response, status
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
 from app.auth.scopes import Scope
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import (
     IfMatch,
@@ -19,6 +18,7 @@ from app.core.http import (
     page_response,
 )
 from app.core.pagination import Cursor, Limit
+from app.core.sessions import SessionDep
 from app.goals.dependencies import ReadableGoal, WritableGoal
 from app.steps import service
 from app.steps.documents import step_document

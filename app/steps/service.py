@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
 from app.changes.service import record_change
-from app.core.db import utcnow
+from app.core.clock import utcnow
 from app.core.errors import NotFound, ValidationFailed
 from app.core.http import check_if_match
 from app.core.pagination import decode_cursor, encode_cursor

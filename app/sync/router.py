@@ -8,10 +8,10 @@ from fastapi import Query, Response
 
 from app.auth.dependencies import principal_with
 from app.auth.routing import domain_router
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import JSON
 from app.core.pagination import Cursor
+from app.core.sessions import SessionDep
 from app.sync import feed
 from app.sync.schemas import SyncPage
 

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 
-from app.core.db import new_session
+from app.core.sessions import new_session
 from app.models import WebhookDelivery, WebhookEvent, new_id
 
 EVENTS = WebhookEvent.__table__

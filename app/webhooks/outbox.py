@@ -15,7 +15,7 @@ PostgreSQL (30 interleaved blocks of 100). On PostgreSQL a new goal's event ride
 goal's own INSERT (``event_cte``, see ``app.goals.repository``); other events take the
 before-commit hook, one INSERT ... SELECT whose WHERE is the subscriber rule. On SQLite the
 hook first asks whether anyone listens at all (sparing the documents), and writes inline on
-the transaction's connection (``app.core.db.sqlite_inline``). The event's body (``{id, type,
+the transaction's connection (``app.core.sqlite_inline``). The event's body (``{id, type,
 created_at, data}``, ``id`` being the event's, the same for every subscriber) is rendered
 once per event.
 """
@@ -33,9 +33,10 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from app.core.db import sqlite_inline, sqlite_transaction_connection, sqlite_value, utcnow
+from app.core.clock import utcnow
 from app.core.http import dumps
 from app.core.reads import fetch_rows
+from app.core.sqlite_inline import sqlite_inline, sqlite_transaction_connection, sqlite_value
 from app.core.unit_of_work import CommitContext
 from app.models import CareLink, Webhook, WebhookEvent, new_id
 from app.resources import load_documents

@@ -25,7 +25,8 @@ import time
 import sqlalchemy as sa
 
 from app.core import metrics
-from app.core.db import new_session, utcnow
+from app.core.clock import utcnow
+from app.core.sessions import new_session
 from app.models import WebhookDelivery, WebhookEvent
 
 DUE = metrics.gauge(

@@ -6,10 +6,10 @@ from fastapi import Request, Response, status
 
 from app.auth.dependencies import CurrentPrincipal
 from app.auth.routing import domain_router
-from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.http import set_next_link
 from app.core.pagination import Cursor, Limit
+from app.core.sessions import SessionDep
 from app.webhooks import service
 from app.webhooks.schemas import DeliveryPage, WebhookCreate, WebhookCreated, WebhookPage
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Principal
+from app.core.clock import utcnow
 from app.core.config import get_settings
-from app.core.db import utcnow
 from app.core.errors import NotFound, ValidationFailed
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.reads import fetch_rows

@@ -35,8 +35,9 @@ import structlog
 
 from app.core.admission import requests_in_flight
 from app.core.background import background_worker
+from app.core.clock import utcnow
 from app.core.config import get_settings
-from app.core.db import new_session, utcnow
+from app.core.sessions import new_session
 from app.models import Webhook, WebhookDelivery
 from app.webhooks.fanout import fan_out
 from app.webhooks.outbox import register_waker, unregister_waker
