@@ -1,27 +1,27 @@
-"""create_app(): middleware, routers, error handlers."""
+"""create_app(): middleware, routers, error handlers, and what ``app.wiring`` lists."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from sqlalchemy import event as sa_event
 
-import app.webhooks.queue_metrics  # noqa: F401  (registers its scrape-time gauges)
-import app.webhooks.worker  # noqa: F401  (registers its background worker)
 from app.api import ROUTERS, add_routes
-from app.commit_hooks import BEFORE_COMMIT
 from app.core.admission import AdmissionMiddleware
-from app.core.background import running_background_workers
+from app.core.background import BackgroundWorker, running_background_workers
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import settings_or_exit
 from app.core.docs import install_docs
 from app.core.engines import dispose_engines
 from app.core.errors import install_error_handlers
+from app.core.faults import install_fault_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.metrics import (
     RequestMetricsMiddleware,
@@ -32,6 +32,7 @@ from app.core.metrics import (
 from app.core.openapi import build_openapi
 from app.core.security import dummy_password_hash
 from app.idempotency.service import IdempotentReplay, replay_response
+from app.wiring import BACKGROUND_WORKERS, BEFORE_COMMIT, SCRAPE_HOOKS, SESSION_LISTENERS
 
 DESCRIPTION = """
 Waypoint turns "what would you like to have achieved?" into goals, small steps, regular
@@ -47,21 +48,32 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-@asynccontextmanager
-async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    # Computed now, so the first login with an unknown e-mail costs no more than any other.
-    await anyio.to_thread.run_sync(dummy_password_hash)
-    # What start-up built (modules, routes, models, validators: about 130,000 objects) lives as
-    # long as the process. Left in the collector's view, every full collection walked all of it:
-    # a pause of 60-90 ms that stalled every request in flight, the whole p99 of a busy worker.
-    gc.collect()
-    gc.freeze()
-    # Background workers (webhook delivery, ...) register with app.core.background; they are
-    # stopped after uvicorn has let in-flight requests finish (SIGTERM, see README).
-    async with running_background_workers():
-        yield
-    await dispose_engines()
-    mark_worker_gone()
+def _lifespan(
+    workers: Sequence[BackgroundWorker],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Computed now, so the first login with an unknown e-mail costs no more than any other.
+        await anyio.to_thread.run_sync(dummy_password_hash)
+        # What start-up built (modules, routes, models, validators) lives as long as the
+        # process. Left in the collector's view, every full collection walked all of it: a
+        # pause that stalled every request in flight, the whole p99 of a busy worker.
+        gc.collect()
+        gc.freeze()
+        # The workers are stopped after uvicorn has let in-flight requests finish (SIGTERM).
+        async with running_background_workers(workers):
+            yield
+        await dispose_engines()
+        mark_worker_gone()
+
+    return lifespan
+
+
+def _listen(listeners: Sequence[tuple[Any, str, Callable[..., Any]]]) -> None:
+    """Attach process-wide listeners once, however many apps the process creates."""
+    for target, name, listener in listeners:
+        if not sa_event.contains(target, name, listener):
+            sa_event.listen(target, name, listener)
 
 
 def create_app() -> FastAPI:
@@ -72,7 +84,7 @@ def create_app() -> FastAPI:
         title="Waypoint API",
         version="1.0.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(BACKGROUND_WORKERS),
         generate_unique_id_function=_operation_id,
         swagger_ui_parameters={"persistAuthorization": True},
         docs_url=None,  # install_docs: served without a CDN
@@ -80,7 +92,9 @@ def create_app() -> FastAPI:
     )
     install_docs(app)
     app.state.before_commit = BEFORE_COMMIT  # the unit of work's hooks, in order
+    _listen(SESSION_LISTENERS)
     install_error_handlers(app)
+    install_fault_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_response)
     add_routes(app, *ROUTERS)
     if settings.enable_bench_routes:
@@ -90,7 +104,7 @@ def create_app() -> FastAPI:
     # Not in the OpenAPI document: an operator's endpoint (README, "Operating Waypoint").
     app.add_route(
         "/metrics",
-        metrics_endpoint(allowed_networks(settings.metrics_allow)),
+        metrics_endpoint(allowed_networks(settings.metrics_allow), SCRAPE_HOOKS),
         methods=["GET"],
         include_in_schema=False,
     )

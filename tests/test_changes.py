@@ -7,11 +7,11 @@ import sqlalchemy as sa
 
 from app.auth.dependencies import Principal
 from app.auth.scopes import Role
-from app.commit_hooks import BEFORE_COMMIT
 from app.core.sessions import new_session
 from app.core.unit_of_work import CommitContext, run_before_commit_hooks
 from app.goals.schemas import GoalCreate
 from app.goals.service import create_goal
+from app.wiring import BEFORE_COMMIT
 from tests.syncing import link
 from tests.worlds import new_goal
 

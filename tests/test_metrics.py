@@ -13,6 +13,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from app.core import metrics
 from app.core.config import get_settings
@@ -141,7 +143,7 @@ async def test_metrics_stay_out_of_the_openapi_document(app_instance):
     assert "/metrics" not in app_instance.openapi()["paths"]
 
 
-async def test_scrape_hooks_run_at_each_scrape_and_a_failing_one_hides_nothing(client):
+async def test_scrape_hooks_run_at_each_scrape_and_a_failing_one_hides_nothing():
     depth = metrics.gauge("waypoint_test_queue_depth", "A test gauge.", mode="mostrecent")
     calls = []
 
@@ -152,13 +154,11 @@ async def test_scrape_hooks_run_at_each_scrape_and_a_failing_one_hides_nothing(c
     async def broken() -> None:
         raise RuntimeError("the queue table is gone")
 
-    metrics.on_scrape(measure)
-    metrics.on_scrape(broken)
-    try:
+    endpoint = metrics.metrics_endpoint(metrics.allowed_networks([]), (measure, broken))
+    scraped = Starlette(routes=[Route("/metrics", endpoint)])
+    transport = httpx.ASGITransport(app=scraped, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         text = (await client.get("/metrics")).text
-    finally:
-        metrics._scrape_hooks.remove(measure)
-        metrics._scrape_hooks.remove(broken)
     assert calls == [1]
     assert value(text, "waypoint_test_queue_depth") == 7
     assert "waypoint_request_duration_seconds" in text

@@ -3,12 +3,12 @@ webhook delivery loop, say), started and stopped by the application's lifespan.
 
 A worker is an ``async def`` taking a stop event; it returns soon after the event is set::
 
-    from app.core.background import background_worker
-
-    @background_worker
     async def deliver_webhooks(stop: asyncio.Event) -> None:
         while not stop.is_set():
             ...  # one short unit of work, then wait for more or for stop
+
+and runs because ``app.wiring.BACKGROUND_WORKERS`` lists it (``create_app`` hands that list to
+the lifespan); defining it registers nothing.
 
 On shutdown (SIGTERM) uvicorn first stops accepting and lets in-flight requests finish, then
 the lifespan sets the stop event and waits up to ``STOP_TIMEOUT_SECONDS`` for the workers to
@@ -18,7 +18,7 @@ return; a worker still running then is cancelled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import structlog
@@ -26,24 +26,17 @@ import structlog
 log = structlog.get_logger("waypoint.background")
 BackgroundWorker = Callable[[asyncio.Event], Awaitable[None]]
 STOP_TIMEOUT_SECONDS = 10.0
-_workers: list[BackgroundWorker] = []
-
-
-def background_worker(worker: BackgroundWorker) -> BackgroundWorker:
-    """Register ``worker`` to run in every worker process while the application is up."""
-    if worker not in _workers:
-        _workers.append(worker)
-    return worker
 
 
 @asynccontextmanager
 async def running_background_workers(
-    stop_timeout: float = STOP_TIMEOUT_SECONDS,
+    workers: Sequence[BackgroundWorker], stop_timeout: float = STOP_TIMEOUT_SECONDS
 ) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Run each of ``workers`` as a task while the block runs; then stop them."""
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(_run(worker, stop), name=f"background:{worker.__name__}")
-        for worker in _workers
+        for worker in workers
     ]
     try:
         yield tasks

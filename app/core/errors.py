@@ -222,9 +222,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled_error)
-    from app.core.faults import install_fault_handlers
-
-    install_fault_handlers(app)
 
 
 def _header(description: str, type_: str = "string") -> dict[str, Any]:

@@ -14,9 +14,10 @@ Adding a metric elsewhere (``app/webhooks/queue_metrics.py`` does so for the del
     from app.core import metrics
     DUE = metrics.gauge("waypoint_webhook_deliveries_due", "Deliveries due.", mode="mostrecent")
 
-    @metrics.on_scrape
     async def measure_delivery_queue() -> None:  # runs at each scrape, in the scraping worker
         DUE.set(await count_due_deliveries())
+
+and list the hook in ``app.wiring.SCRAPE_HOOKS`` (``create_app`` hands it to the endpoint).
 
 A value every worker measures alike (a table's rows) is ``mostrecent``; the default
 ``livesum`` would add the workers' measurements up.
@@ -33,7 +34,7 @@ import ipaddress
 import os
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 import structlog
@@ -50,7 +51,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.background import background_worker
+from app.core.errors import problem_response
 
 log = structlog.get_logger("waypoint.metrics")
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -98,22 +99,14 @@ LOGIN_THROTTLED = Counter(
     "waypoint_login_throttled", "Password logins refused because of too many recent failures."
 )
 
-_ScrapeHook = Callable[[], Awaitable[None]]
-_scrape_hooks: list[_ScrapeHook] = []
-_hook_tasks: dict[_ScrapeHook, asyncio.Task[None]] = {}
+ScrapeHook = Callable[[], Awaitable[None]]
+_hook_tasks: dict[ScrapeHook, asyncio.Task[None]] = {}
 SCRAPE_HOOK_TIMEOUT_SECONDS = 1.0
 
 
-def on_scrape(hook: _ScrapeHook) -> _ScrapeHook:
-    """Run ``hook`` before each scrape (the scrape waits for it at most
-    ``SCRAPE_HOOK_TIMEOUT_SECONDS``): for gauges measured on demand, such as a queue's depth
-    read from the database."""
-    _scrape_hooks.append(hook)
-    return hook
-
-
-async def run_scrape_hooks() -> None:
-    """Start the hooks together and wait for them at most ``SCRAPE_HOOK_TIMEOUT_SECONDS``.
+async def run_scrape_hooks(hooks: Sequence[ScrapeHook]) -> None:
+    """Start the hooks (gauges measured on demand, such as a queue's depth read from the
+    database) together and wait for them at most ``SCRAPE_HOOK_TIMEOUT_SECONDS``.
 
     A late hook is left to finish in the background rather than cancelled: cancelling a query
     that a frozen PostgreSQL does not answer makes psycopg try to cancel it on that same server
@@ -123,7 +116,7 @@ async def run_scrape_hooks() -> None:
     their last values meanwhile."""
     loop = asyncio.get_running_loop()
     waiting = []
-    for hook in _scrape_hooks:
+    for hook in hooks:
         task = _hook_tasks.get(hook)
         if task is None or task.done() or task.get_loop() is not loop:
             task = _hook_tasks[hook] = loop.create_task(hook(), name=f"scrape:{hook.__name__}")
@@ -199,8 +192,8 @@ def refresh() -> None:
             DB_CHECKED_OUT.labels(name).set(pool.checkedout())
 
 
-@background_worker
 async def keep_metrics_fresh(stop: asyncio.Event) -> None:
+    """Background worker: this process's observations reach the shared values once a second."""
     while not stop.is_set():
         refresh()
         with contextlib.suppress(TimeoutError):
@@ -283,13 +276,15 @@ def exposition() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def metrics_endpoint(networks: tuple[Any, ...]) -> Callable[[Request], Awaitable[Response]]:
+def metrics_endpoint(
+    networks: tuple[Any, ...], scrape_hooks: Sequence[ScrapeHook] = ()
+) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /metrics`` for the clients in ``networks``, running ``scrape_hooks`` first."""
+
     async def serve_metrics(request: Request) -> Response:
         if not may_scrape(request.client.host if request.client else None, networks):
-            from app.core.errors import problem_response
-
             return problem_response(403, "forbidden", "Forbidden", "Metrics are not served here.")
-        await run_scrape_hooks()
+        await run_scrape_hooks(scrape_hooks)
         refresh()
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 

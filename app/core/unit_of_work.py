@@ -3,7 +3,7 @@
 The route class opens a session before the handler runs and commits it after the response is
 built but before a byte is sent, so a failed commit can never turn into a 2xx. Services only
 flush. Just before COMMIT the unit of work runs its before-commit hooks, an explicit ordered
-list (``app.commit_hooks.BEFORE_COMMIT``, handed over by ``create_app``): each takes a
+list (``app.wiring.BEFORE_COMMIT``, handed over by ``create_app``): each takes a
 ``CommitContext`` and writes what the request's services noted in ``session.info``.
 """
 

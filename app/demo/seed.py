@@ -17,7 +17,6 @@ from app.auth.schemas import RegisterRequest
 from app.auth.scopes import RESOURCE_SCOPES, Role
 from app.auth.service import register
 from app.carelinks.service import create_invite, redeem_invite
-from app.commit_hooks import BEFORE_COMMIT
 from app.core.clock import utcnow
 from app.core.unit_of_work import CommitContext, run_before_commit_hooks
 from app.encouragements.schemas import EncouragementCreate
@@ -30,6 +29,7 @@ from app.reviews.schemas import ReviewCreate
 from app.reviews.service import add_review
 from app.steps.schemas import StepCreate, StepUpdate
 from app.steps.service import create_step, update_step
+from app.wiring import BEFORE_COMMIT
 
 THERAPIST_EMAIL = "therapist@demo.waypoint.example"
 CLIENT_EMAIL = "client@demo.waypoint.example"

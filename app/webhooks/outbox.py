@@ -29,7 +29,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -177,7 +176,7 @@ async def _documents(
 
 
 async def write_outbox(context: CommitContext) -> None:
-    """Before-commit hook (``app.commit_hooks``): one row per event someone listens to."""
+    """Before-commit hook (``app.wiring.BEFORE_COMMIT``): one row per event someone listens to."""
     session = context.session
     events: list[Event] | None = session.info.pop(PENDING_EVENTS, None)
     if not events:
@@ -234,13 +233,15 @@ def unregister_waker(loop: asyncio.AbstractEventLoop, wakeup: asyncio.Event) -> 
     _wake.discard((loop, wakeup))
 
 
-@sa_event.listens_for(Session, "after_commit")
-def _wake_workers(session: Session) -> None:
+def wake_delivery_workers(session: Session) -> None:
+    """Session listener after each commit (``app.wiring.SESSION_LISTENERS``): a commit that
+    wrote deliveries wakes this process's delivery workers."""
     if session.info.pop(_WROTE, False):
         for loop, wakeup in list(_wake):
             loop.call_soon_threadsafe(wakeup.set)
 
 
-@sa_event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
+def forget_written_deliveries(session: Session) -> None:
+    """Session listener after each rollback (``app.wiring.SESSION_LISTENERS``): what was rolled
+    back wakes no one."""
     session.info.pop(_WROTE, None)

@@ -71,8 +71,8 @@ _EVENTS = WebhookEvent.__table__
 _MEASURE_EVENTS = sa.select(sa.func.count(), sa.func.min(_EVENTS.c.created_at))
 
 
-@metrics.on_scrape
 async def measure_delivery_queue() -> None:
+    """Scrape hook (``app.wiring.SCRAPE_HOOKS``): the queue's gauges, measured now."""
     now = utcnow()
     async with new_session(write=False) as session:
         due, oldest_due_at, pending = (await session.execute(_MEASURE, {"now": now})).one()

@@ -34,7 +34,6 @@ import sqlalchemy as sa
 import structlog
 
 from app.core.admission import requests_in_flight
-from app.core.background import background_worker
 from app.core.clock import utcnow
 from app.core.config import get_settings
 from app.core.sessions import new_session
@@ -318,9 +317,8 @@ class DeliveryWorker:
             await session.commit()
 
 
-@background_worker
 async def deliver_webhooks(stop: asyncio.Event) -> None:
-    """The process's delivery worker (``app.core.background``), unless
+    """The process's delivery worker (listed in ``app.wiring.BACKGROUND_WORKERS``), unless
     ``WAYPOINT_WEBHOOK_WORKER=false``. Stopped between or during attempts: an attempt cut
     short is made again after its lease."""
     if not get_settings().webhook_worker:

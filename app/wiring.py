@@ -1,0 +1,48 @@
+"""Everything the application runs besides its routes, listed in one place.
+
+``create_app`` hands these lists over: the before-commit hooks to the unit of work, the
+background workers to the lifespan, the scrape hooks to ``GET /metrics``, the session listeners
+to SQLAlchemy. Importing a module registers nothing, so a new worker, hook or listener runs
+only once it is named here (the routers are listed in ``app.api.ROUTERS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.accesslog.service import write_access_log
+from app.changes.service import write_changes
+from app.core.background import BackgroundWorker
+from app.core.metrics import ScrapeHook, keep_metrics_fresh
+from app.core.unit_of_work import BeforeCommit
+from app.idempotency.service import store_idempotent_response
+from app.webhooks.outbox import forget_written_deliveries, wake_delivery_workers, write_outbox
+from app.webhooks.queue_metrics import measure_delivery_queue
+from app.webhooks.worker import deliver_webhooks
+
+# What every unit of work writes just before COMMIT, in this order (scripts that write outside
+# a request run the same list themselves, see ``app.demo.seed``).
+BEFORE_COMMIT: tuple[BeforeCommit, ...] = (
+    write_changes,  # the sync feed's rows, in commit order
+    write_access_log,  # who else read or changed a client's data
+    write_outbox,  # the webhook deliveries of the events services recorded
+    store_idempotent_response,  # last: the response an Idempotency-Key replays
+)
+
+# Long-running tasks every worker process runs beside its requests (``app.core.background``).
+BACKGROUND_WORKERS: tuple[BackgroundWorker, ...] = (
+    keep_metrics_fresh,  # this process's request metrics into the shared values
+    deliver_webhooks,  # the webhook delivery queue (off with WAYPOINT_WEBHOOK_WORKER=false)
+)
+
+# Gauges measured at each scrape of ``GET /metrics`` (``app.core.metrics``).
+SCRAPE_HOOKS: tuple[ScrapeHook, ...] = (measure_delivery_queue,)
+
+# Process-wide SQLAlchemy session events: (target, event name, listener).
+SESSION_LISTENERS: tuple[tuple[type[Session], str, Callable[[Any], None]], ...] = (
+    (Session, "after_commit", wake_delivery_workers),
+    (Session, "after_rollback", forget_written_deliveries),
+)
