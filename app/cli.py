@@ -75,6 +75,10 @@ def serve(
 
     settings = settings_or_exit()
     configure_logging(settings)
+    if settings.public_url is None:  # links in messages name the address served on
+        import os
+
+        os.environ["WAYPOINT_PUBLIC_URL"] = f"http://{host}:{port}"
     trusted = [ip.strip() for ip in settings.trusted_proxies.split(",") if ip.strip()]
     metrics_directory = prepare_metrics_directory()
     # uvicorn raises the signal it stopped on once more after a graceful shutdown, so the

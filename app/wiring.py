@@ -19,6 +19,9 @@ from app.core.background import BackgroundWorker
 from app.core.metrics import ScrapeHook, keep_metrics_fresh
 from app.core.unit_of_work import BeforeCommit
 from app.idempotency.service import store_idempotent_response
+from app.mail.outbox import forget_queued_mail, wake_mail_workers
+from app.mail.queue_metrics import measure_mail_queue
+from app.mail.worker import send_mail
 from app.webhooks.outbox import forget_written_deliveries, wake_delivery_workers, write_outbox
 from app.webhooks.queue_metrics import measure_delivery_queue
 from app.webhooks.worker import deliver_webhooks
@@ -36,13 +39,16 @@ BEFORE_COMMIT: tuple[BeforeCommit, ...] = (
 BACKGROUND_WORKERS: tuple[BackgroundWorker, ...] = (
     keep_metrics_fresh,  # this process's request metrics into the shared values
     deliver_webhooks,  # the webhook delivery queue (off with WAYPOINT_WEBHOOK_WORKER=false)
+    send_mail,  # the mail outbox (off with WAYPOINT_MAIL_WORKER=false)
 )
 
 # Gauges measured at each scrape of ``GET /metrics`` (``app.core.metrics``).
-SCRAPE_HOOKS: tuple[ScrapeHook, ...] = (measure_delivery_queue,)
+SCRAPE_HOOKS: tuple[ScrapeHook, ...] = (measure_delivery_queue, measure_mail_queue)
 
 # Process-wide SQLAlchemy session events: (target, event name, listener).
 SESSION_LISTENERS: tuple[tuple[type[Session], str, Callable[[Any], None]], ...] = (
     (Session, "after_commit", wake_delivery_workers),
     (Session, "after_rollback", forget_written_deliveries),
+    (Session, "after_commit", wake_mail_workers),
+    (Session, "after_rollback", forget_queued_mail),
 )

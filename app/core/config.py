@@ -79,6 +79,24 @@ class Settings(BaseSettings):
     # of this process that wrote some); false: this process runs no delivery worker.
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
     webhook_worker: bool = True
+    # Outbound e-mail (app/mail/, docs/email.md). Without an SMTP URL messages are written to
+    # a Maildir under ``var_dir`` / "mail", so a development server needs no mail server.
+    smtp_url: SecretStr | None = None  # smtp://[user:password@]host[:port] or smtps://...
+    mail_from: str = "Waypoint <no-reply@localhost>"
+    # The frontend that completes the account flows (its pages receive the links' tokens).
+    app_url: str = "http://127.0.0.1:8000"
+    # Where the API itself is reached from outside, for links the API answers; unset: the
+    # address ``waypoint serve`` listens on.
+    public_url: str | None = None
+    require_verified_therapists: bool = False
+    # The first retry of a message the SMTP server did not take after this many seconds, then
+    # doubling (jittered) up to an hour; a message is retried for MAIL_RETRY_HOURS.
+    mail_retry_seconds: float = Field(default=30, gt=0)
+    mail_retry_hours: float = Field(default=48, ge=24)
+    # How often an idle mail worker looks for due messages (a commit of this process that
+    # queued one wakes it at once); false: this process runs no mail worker.
+    mail_poll_seconds: float = Field(default=1.0, gt=0)
+    mail_worker: bool = True
     enable_bench_routes: bool = False
     log_level: str = "INFO"
     log_json: bool = True
@@ -100,6 +118,16 @@ class Settings(BaseSettings):
         if self.secret_key is not None and self.secret_key.get_secret_value():
             return self.secret_key.get_secret_value()
         return _development_secret(self.var_dir)
+
+    @property
+    def mail_links_base(self) -> str:
+        """The frontend's address, without a trailing slash, for the links in messages."""
+        return self.app_url.rstrip("/")
+
+    @property
+    def api_links_base(self) -> str:
+        """The API's public address, without a trailing slash (links the API answers)."""
+        return (self.public_url or "http://127.0.0.1:8000").rstrip("/")
 
 
 def _development_secret(var_dir: Path) -> str:

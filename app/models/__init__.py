@@ -10,6 +10,7 @@ from app.models.encouragement import Encouragement
 from app.models.goal import Goal
 from app.models.idempotency_key import IdempotencyKey
 from app.models.login_failure import LoginFailure
+from app.models.mail_message import MailMessage
 from app.models.personal_access_token import PersonalAccessToken
 from app.models.refresh_token import RefreshToken
 from app.models.review import Review
@@ -31,6 +32,7 @@ __all__ = [
     "Goal",
     "IdempotencyKey",
     "LoginFailure",
+    "MailMessage",
     "PersonalAccessToken",
     "RefreshToken",
     "Review",
