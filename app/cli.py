@@ -68,6 +68,16 @@ def serve(
 
     SIGTERM (or Ctrl-C): stop accepting, let in-flight requests finish (at most
     ``WAYPOINT_SHUTDOWN_TIMEOUT_SECONDS``), stop background workers, exit 0."""
+    run_server(
+        "app.main:create_app", host=host, port=port, workers=workers, reload=reload, loop=loop
+    )
+
+
+def run_server(
+    factory: str, *, host: str, port: int, workers: int, reload: bool, loop: EventLoop
+) -> None:
+    """Serve the app that ``factory`` (``module:function``) builds, as ``waypoint serve`` does
+    (the benchmark serves its own app through this too)."""
     import uvicorn
 
     from app.core.config import settings_or_exit
@@ -87,7 +97,7 @@ def serve(
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(
-            "app.main:create_app",
+            factory,
             factory=True,
             host=host,
             port=port,

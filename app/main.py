@@ -97,10 +97,6 @@ def create_app() -> FastAPI:
     install_fault_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_response)
     add_routes(app, *ROUTERS)
-    if settings.enable_bench_routes:
-        from app.bench_routes import router as bench_router
-
-        add_routes(app, bench_router)
     # Not in the OpenAPI document: an operator's endpoint (README, "Operating Waypoint").
     app.add_route(
         "/metrics",

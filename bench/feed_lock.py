@@ -1,12 +1,12 @@
 """Creates with two workers on PostgreSQL, this checkout against another (issue 11, point 6:
 the change feed ordered by transaction id instead of one advisory lock around every COMMIT).
 
-Both servers (``waypoint serve --workers 2``) run on the bench data of ``make bench`` (load it
-first: ``python -m bench.run --only postgres --no-overload --no-mixed --reuse``) and take turns
-under wrk on ``POST /v1/goals``, round after round, so that a slow spell of the machine falls
-on both sides. The other checkout (say ``git worktree add --detach ../base main``) needs its
-own ``.venv``; the schema is this checkout's (migrated here first), which older code still
-writes (``changes.tx`` has a default). Holds the benchmark lock like ``bench.run``:
+Both servers (``python -m bench.serve --workers 2``) run on the bench data of ``make bench``
+(load it first: ``python -m bench.run --only postgres --no-overload --no-mixed --reuse``) and
+take turns under wrk on ``POST /v1/goals``, round after round, so that a slow spell of the
+machine falls on both sides. The other checkout (say ``git worktree add --detach ../base
+main``) needs its own ``.venv``; the schema is this checkout's (migrated here first), which
+older code still writes (``changes.tx`` has a default). Holds the benchmark lock like ``bench.run``:
 
     .venv/bin/python -m bench.feed_lock --base /work/wt/xid-base \\
         --lock-file /work/main/var/bench/run.lock

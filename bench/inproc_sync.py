@@ -41,18 +41,17 @@ def backends_cpu(url: str) -> float:
 async def main(url: str, rounds: int = 5, n: int = 200, n_pages: int = 20) -> None:
     os.environ.update(BENCH_ENV)
     os.environ["WAYPOINT_DATABASE_URL"] = url
-    os.environ["WAYPOINT_ENABLE_BENCH_ROUTES"] = "true"
     os.environ["WAYPOINT_LOG_LEVEL"] = "WARNING"
     os.environ["WAYPOINT_MAX_QUEUE_WAIT_MS"] = "60000"
     import httpx
     import sqlalchemy as sa
     from sqlalchemy import event
 
-    from app.main import create_app
+    from bench.app import create_bench_app
 
     postgres = url.startswith("postgresql")
     tokens, big = mint_tokens(url, 20)
-    app = create_app()
+    app = create_bench_app()
     statements = 0
 
     def count(*_: object) -> None:

@@ -1,4 +1,5 @@
-"""The server under test: ``waypoint serve`` (one worker unless told) in a child process."""
+"""The server under test: the benchmark's app (``python -m bench.serve``, one worker unless
+told) in a child process."""
 
 from __future__ import annotations
 
@@ -46,18 +47,24 @@ class Server:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.checkout = checkout
-        waypoint = Path(sys.executable).parent / "waypoint"
-        if checkout != ROOT:
-            waypoint = checkout / ".venv" / "bin" / "waypoint"
-        self.args = [str(waypoint), "serve", "--workers", str(workers), "--port", str(self.port)]
+        python = Path(sys.executable) if checkout == ROOT else checkout / ".venv" / "bin" / "python"
+        flags = ["--workers", str(workers), "--port", str(self.port)]
+        if (checkout / "bench" / "serve.py").exists():
+            self.args = [str(python), "-m", "bench.serve", *flags]
+            legacy = {}
+        else:
+            # A checkout from before the baselines moved to bench/ mounted them in the app
+            # itself when this setting was on.
+            self.args = [str(python.parent / "waypoint"), "serve", *flags]
+            legacy = {"WAYPOINT_ENABLE_BENCH_ROUTES": "true"}
         if nice:
             self.args = ["nice", "-n", str(nice), *self.args]
         self.database_url = database_url
         self.env = {
             **os.environ,
             **env,
+            **legacy,
             "WAYPOINT_DATABASE_URL": database_url,
-            "WAYPOINT_ENABLE_BENCH_ROUTES": "true",
             "WAYPOINT_LOG_LEVEL": "WARNING",
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,4 +1,5 @@
-"""The benchmark's baseline routes: absent unless enabled, token-checked, never in OpenAPI."""
+"""The benchmark's baseline routes (``bench/app.py``): served by the bench's app only,
+token-checked, never in OpenAPI; the production app cannot serve them."""
 
 from __future__ import annotations
 
@@ -17,19 +18,13 @@ from tests.worlds import assert_problem
 
 
 @pytest.fixture
-async def bench_client(
-    app_instance: Any, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A second app on the same database, built with the bench routes enabled."""
-    from app.main import create_app
+async def bench_client(app_instance: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The benchmark's app on the same database as ``app_instance``."""
+    from bench.app import create_bench_app
 
-    monkeypatch.setenv("WAYPOINT_ENABLE_BENCH_ROUTES", "true")
-    get_settings.cache_clear()
-    app = create_app()
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+    transport = httpx.ASGITransport(app=create_bench_app(), client=("127.0.0.1", 50001))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
-    get_settings.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -43,6 +38,33 @@ async def test_absent_by_default(
     assert r.status_code == 404
     spec = (await client.get("/openapi.json")).json()
     assert not any(p.startswith("/bench") for p in spec["paths"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/bench/ceiling"), ("POST", "/bench/bare-insert")]
+)
+async def test_no_setting_mounts_them_in_the_production_app(
+    app_instance: Any,
+    make_user: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    path: str,
+) -> None:
+    """The flag that once mounted them is gone: setting it changes nothing."""
+    from app.main import create_app
+
+    owner = await make_user("client")
+    monkeypatch.setenv("WAYPOINT_ENABLE_BENCH_ROUTES", "true")
+    get_settings.cache_clear()
+    try:
+        production = create_app()
+    finally:
+        get_settings.cache_clear()
+    assert not any(getattr(route, "path", "").startswith("/bench") for route in production.routes)
+    transport = httpx.ASGITransport(app=production, client=("127.0.0.1", 50002))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        r = await c.request(method, path, headers=owner.headers)
+    assert r.status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,6 @@ class Settings(BaseSettings):
     # queued one wakes it at once); false: this process runs no mail worker.
     mail_poll_seconds: float = Field(default=1.0, gt=0)
     mail_worker: bool = True
-    enable_bench_routes: bool = False
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -1,8 +1,10 @@
-"""Baselines for ``make bench`` (mounted only when ``WAYPOINT_ENABLE_BENCH_ROUTES=true``).
+"""The benchmark's application: the production app (``create_app()``) with two baselines.
 
-Both routes use the API's own route class, so the middleware, the token check and the unit of
-work cost exactly what they cost on ``/v1/goals``; what is left is the floor of a read and of a
-write. They are not part of the public API and stay out of the OpenAPI document.
+``bench/serve.py`` serves it; the production app has no way to mount these routes. Both use
+the API's own route class, so the middleware, the token check and the unit of work cost exactly
+what they cost on ``/v1/goals``; what is left is the floor of a read and of a write. They stay
+out of the OpenAPI document. The bare insert writes a goal row only (no change row, webhook
+event or access log): it measures the floor of a write, not a goal's creation.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import uuid
 
 import orjson
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 
+from app.api import add_routes
 from app.auth.dependencies import principal_with
 from app.auth.routing import AuthenticatedRoute
 from app.core.clock import utcnow
 from app.core.http import dumps
 from app.core.pagination import encode_cursor
 from app.goals.documents import GOAL, goal_document
+from app.main import create_app
 from app.models import Goal, new_id
 
 router = APIRouter(route_class=AuthenticatedRoute, include_in_schema=False)
@@ -111,3 +115,10 @@ async def bare_insert(request: Request, principal: GoalsWriter) -> Response:
     return Response(
         orjson.dumps({"id": str(goal_id)}), status_code=201, media_type="application/json"
     )
+
+
+def create_bench_app() -> FastAPI:
+    """The production app, and the baselines added to its routes."""
+    app = create_app()
+    add_routes(app, router)
+    return app
