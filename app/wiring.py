@@ -22,7 +22,8 @@ from app.idempotency.service import store_idempotent_response
 from app.mail.outbox import forget_queued_mail, wake_mail_workers
 from app.mail.queue_metrics import measure_mail_queue
 from app.mail.worker import send_mail
-from app.webhooks.outbox import forget_written_deliveries, wake_delivery_workers, write_outbox
+from app.resources import load_documents
+from app.webhooks.outbox import forget_written_deliveries, outbox_writer, wake_delivery_workers
 from app.webhooks.queue_metrics import measure_delivery_queue
 from app.webhooks.worker import deliver_webhooks
 
@@ -31,7 +32,7 @@ from app.webhooks.worker import deliver_webhooks
 BEFORE_COMMIT: tuple[BeforeCommit, ...] = (
     write_changes,  # the sync feed's rows, in commit order
     write_access_log,  # who else read or changed a client's data
-    write_outbox,  # the webhook deliveries of the events services recorded
+    outbox_writer(load_documents),  # the webhook deliveries of the events services recorded
     store_idempotent_response,  # last: the response an Idempotency-Key replays
 )
 

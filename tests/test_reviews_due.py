@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from app.core.clock import local_date
 from app.reviews import due
 from tests.worlds import assert_problem, link, new_goal, scoped_headers, set_due
 
@@ -153,8 +154,8 @@ async def test_review_sets_next_due_in_the_clients_timezone(
 
 def test_local_date_and_next_due_are_pure():
     at = dt.datetime(2026, 11, 25, 10, 30, tzinfo=dt.UTC)
-    assert due.local_date(at, "Pacific/Kiritimati") == d("2026-11-26")
-    assert due.local_date(at, "Pacific/Pago_Pago") == d("2026-11-24")
-    assert due.local_date(at, "Not/AZone") == d("2026-11-25")
+    assert local_date(at, "Pacific/Kiritimati") == d("2026-11-26")
+    assert local_date(at, "Pacific/Pago_Pago") == d("2026-11-24")
+    assert local_date(at, "Not/AZone") == d("2026-11-25")
     assert due.next_review_due(at, "Pacific/Kiritimati", 1) == d("2026-11-27")
     assert due.next_review_due(at, "UTC", None) is None

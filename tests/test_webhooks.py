@@ -358,6 +358,7 @@ async def test_rollback_after_the_hook_leaves_no_delivery(
 
     from app.core.sessions import new_session
     from app.core.unit_of_work import CommitContext
+    from app.resources import load_documents
     from app.webhooks.events import record_event
     from app.webhooks.outbox import write_outbox
 
@@ -366,7 +367,7 @@ async def test_rollback_after_the_hook_leaves_no_delivery(
     async with new_session(write=True) as session:
         record_event(session, "goal.deleted", object_id=uuid.uuid4(), client_id=uuid.UUID(owner.id),
                      shared=True, document={"id": "x"})  # fmt: skip
-        await write_outbox(CommitContext(session, "SCRIPT", 201))
+        await write_outbox(CommitContext(session, "SCRIPT", 201), load_documents)
         count = await session.scalar(sa.text("SELECT count(*) FROM webhook_events"))
         assert count == 1
         await session.rollback()

@@ -7,11 +7,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response, Security
 
-from app.auth.dependencies import authenticate
+from app.auth.dependencies import CurrentPrincipal, authenticate
 from app.core.errors import problem_responses
 from app.core.strict_json import parse_json_body
 from app.core.unit_of_work import UnitOfWorkRoute
-from app.idempotency.service import check_idempotency_key
+from app.idempotency.service import IdempotencyKeyHeader, check_idempotency_key
+
+
+async def idempotent_post(
+    request: Request, principal: CurrentPrincipal, idempotency_key: IdempotencyKeyHeader = None
+) -> None:
+    """The ``Idempotency-Key`` of an authenticated POST, checked for its caller."""
+    await check_idempotency_key(request, principal.user_id, idempotency_key)
 
 
 class StrictJsonRoute(UnitOfWorkRoute):
@@ -38,7 +45,7 @@ class AuthenticatedRoute(StrictJsonRoute):
         dependencies = list(kwargs.pop("dependencies", None) or [])
         dependencies.insert(0, Security(authenticate))
         if "POST" in (kwargs.get("methods") or ()):
-            dependencies.append(Depends(check_idempotency_key))
+            dependencies.append(Depends(idempotent_post))
             # An Idempotency-Key reused with another body is 409 on every POST.
             kwargs["responses"] = {**problem_responses(409), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, dependencies=dependencies, **kwargs)

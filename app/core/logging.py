@@ -145,7 +145,7 @@ class RequestContextMiddleware:
             access_log.info(
                 "request",
                 method=scope["method"],
-                route=_route_template(scope),
+                route=route_template(scope),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
@@ -155,7 +155,7 @@ class RequestContextMiddleware:
 UNMATCHED_ROUTE = "unmatched"  # the route of a path no route answers (never the raw path)
 
 
-def _route_template(scope: Scope) -> str:
+def route_template(scope: Scope) -> str:
     """The matched path template (``/v1/goals/{goal_id}``): ids stay out of the log line and
     the metrics' route labels stay a bounded set."""
     # FastAPI 0.16x matches included routers lazily; the full template is on its route context.

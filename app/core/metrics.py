@@ -52,6 +52,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import problem_response
+from app.core.logging import route_template
 
 log = structlog.get_logger("waypoint.metrics")
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -229,7 +230,7 @@ class RequestMetricsMiddleware:
             self._observe(scope, status, time.perf_counter() - started)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        route = SHED_ROUTE if scope.get("waypoint.shed") else _route_template(scope)
+        route = SHED_ROUTE if scope.get("waypoint.shed") else route_template(scope)
         key = (route, scope["method"], status // 100)
         entry = _pending.get(key)
         if entry is None:
@@ -237,12 +238,6 @@ class RequestMetricsMiddleware:
             entry = _pending[key] = _Pending(child)
         entry.counts[bisect.bisect_left(_BOUNDS, seconds)] += 1
         entry.total += seconds
-
-
-def _route_template(scope: Scope) -> str:
-    from app.core.logging import _route_template as template
-
-    return template(scope)
 
 
 # -- the endpoint ---------------------------------------------------------------------------

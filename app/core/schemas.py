@@ -18,6 +18,8 @@ from pydantic import (
     field_validator,
 )
 
+from app.core.errors import NotFound
+
 # C0 control characters other than tab, newline and carriage return. PostgreSQL cannot store
 # NUL in text (it answered 500) and SQLite stored it; neither belongs in anything people read.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -134,8 +136,6 @@ PlainText = AfterValidator(_plain_text)
 
 def parse_object_id(raw: str) -> uuid.UUID:
     """Ids are opaque: one that is not even a UUID simply does not exist (404, not 422)."""
-    from app.core.errors import NotFound
-
     try:
         return uuid.UUID(raw)
     except ValueError:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
+from app.core.clock import local_date
 from app.core.pagination import decode_cursor, encode_cursor
 from app.dashboard.gas import t_score_from_sums
 from app.dashboard.schemas import ClientRef, ClientSummary
@@ -31,7 +32,7 @@ def _overdue(clients: list[sa.Row], at: dt.datetime) -> sa.ColumnElement[bool]:
     """``next_review_due`` before each client's own today (clients grouped by that date)."""
     by_day: dict[dt.date, list[uuid.UUID]] = defaultdict(list)
     for row in clients:
-        by_day[due.local_date(at, row.timezone)].append(row.id)
+        by_day[local_date(at, row.timezone)].append(row.id)
     return sa.or_(
         *(
             sa.and_(Goal.client_id.in_(ids), Goal.next_review_due < day)

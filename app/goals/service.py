@@ -14,15 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
+from app.celebrations.service import celebrate_completed
 from app.changes.service import (
     record_change,
     record_goal_encouragements_change,
     record_goal_visibility_change,
 )
-from app.core.clock import utcnow
+from app.core.clock import local_date, utcnow
 from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.http import check_if_match
-from app.encouragements.celebrations import celebrate_completed
 from app.goals.access import (
     client_for_write,
 )
@@ -30,7 +30,6 @@ from app.goals.documents import goal_document
 from app.goals.repository import client_timezone, insert_goal_with_change
 from app.goals.schemas import GoalCreate, GoalUpdate
 from app.models import Goal, Review, Step, new_id
-from app.reviews.due import local_date
 from app.webhooks.events import Event, EventType, new_event, record
 
 GOALS = Goal.__table__

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.dependencies import CurrentPrincipal
 from app.core.clock import utcnow
 from app.core.config import get_settings
 from app.core.errors import Conflict
@@ -33,20 +33,24 @@ class IdempotentReplay(Exception):
         self.headers = headers
 
 
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Retry-safe POST: the same key and body within 24 h replays the first "
+        "response; the same key with another body answers 409.",
+    ),
+]
+
+
 async def check_idempotency_key(
-    request: Request,
-    principal: CurrentPrincipal,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description="Retry-safe POST: the same key and body within 24 h replays the first "
-            "response; the same key with another body answers 409.",
-        ),
-    ] = None,
+    request: Request, user_id: uuid.UUID, idempotency_key: str | None
 ) -> None:
+    """A POST of ``user_id``'s with an ``Idempotency-Key``: replayed, refused (409) or noted for
+    ``store_idempotent_response``. Called for every authenticated POST by its route class
+    (``app.auth.routing``), once the caller is known."""
     if idempotency_key is None:
         return
     session: AsyncSession = request.state.session
@@ -59,7 +63,7 @@ async def check_idempotency_key(
     table = IdempotencyKey.__table__
     await session.execute(
         sa.delete(table).where(
-            table.c.user_id == principal.user_id,
+            table.c.user_id == user_id,
             table.c.key == idempotency_key,
             table.c.created_at < cutoff,
         )
@@ -69,7 +73,7 @@ async def check_idempotency_key(
         insert_unless_present(session, table)
         .values(
             id=new_id(),
-            user_id=principal.user_id,
+            user_id=user_id,
             key=idempotency_key,
             fingerprint=fingerprint,
             created_at=now,
@@ -84,7 +88,7 @@ async def check_idempotency_key(
     row = (
         await session.execute(
             sa.select(IdempotencyKey).where(
-                IdempotencyKey.user_id == principal.user_id, IdempotencyKey.key == idempotency_key
+                IdempotencyKey.user_id == user_id, IdempotencyKey.key == idempotency_key
             )
         )
     ).scalar_one()

@@ -9,25 +9,15 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app.core.clock import utcnow
+from app.core.clock import local_date, utcnow
 from app.models import Goal
 
 
 def now() -> dt.datetime:
     return utcnow()
-
-
-def local_date(at: dt.datetime, timezone: str) -> dt.date:
-    """The calendar date at instant ``at`` in ``timezone`` (unknown names count as UTC)."""
-    try:
-        zone = ZoneInfo(timezone)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    return at.astimezone(zone).date()
 
 
 def next_review_due(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_access
 from app.auth.dependencies import Principal
+from app.celebrations.service import celebrate_steps
 from app.changes.service import record_change
 from app.core.clock import utcnow
 from app.core.errors import NotFound, ValidationFailed
@@ -24,7 +25,6 @@ from app.core.http import check_if_match
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.reads import fetch_rows
 from app.core.schemas import parse_object_id
-from app.encouragements.celebrations import celebrate_steps
 from app.goals.access import goal_from_path, readable_goals, writable_goals
 from app.models import Goal, Step, new_id
 from app.steps.documents import STEP_COLUMNS, step_document

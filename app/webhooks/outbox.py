@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import orjson
@@ -36,9 +37,8 @@ from app.core.clock import utcnow
 from app.core.http import dumps
 from app.core.reads import fetch_rows
 from app.core.sqlite_inline import sqlite_inline, sqlite_transaction_connection, sqlite_value
-from app.core.unit_of_work import CommitContext
+from app.core.unit_of_work import BeforeCommit, CommitContext
 from app.models import CareLink, Webhook, WebhookEvent, new_id
-from app.resources import load_documents
 from app.webhooks.events import PENDING_EVENTS, Event
 
 EVENTS = WebhookEvent.__table__
@@ -159,8 +159,16 @@ def delivery_body(event_id: uuid.UUID, event: Event, data: bytes, at: Any) -> st
     ).decode()
 
 
+# Renders the live objects of one type by id as their GET does (``app.resources.load_documents``,
+# handed over by ``app.wiring``: the domains record events here, so this package cannot import
+# the module that imports every domain).
+DocumentLoader = Callable[
+    [Any, str, Collection[uuid.UUID]], Awaitable[dict[uuid.UUID, dict[str, Any]]]
+]
+
+
 async def _documents(
-    session: Any, events: list[Event]
+    session: Any, events: list[Event], load_documents: DocumentLoader
 ) -> dict[tuple[str, uuid.UUID], dict[str, Any]]:
     """Each event's ``data``: handed over by the service, else as the object's GET renders it
     now (one query per object type)."""
@@ -175,8 +183,18 @@ async def _documents(
     return found
 
 
-async def write_outbox(context: CommitContext) -> None:
-    """Before-commit hook (``app.wiring.BEFORE_COMMIT``): one row per event someone listens to."""
+def outbox_writer(load_documents: DocumentLoader) -> BeforeCommit:
+    """The before-commit hook (``app.wiring.BEFORE_COMMIT``) that writes the outbox, the events'
+    data rendered by ``load_documents`` when the service did not hand it over."""
+
+    async def write_webhook_outbox(context: CommitContext) -> None:
+        await write_outbox(context, load_documents)
+
+    return write_webhook_outbox
+
+
+async def write_outbox(context: CommitContext, load_documents: DocumentLoader) -> None:
+    """One row per event someone listens to."""
     session = context.session
     events: list[Event] | None = session.info.pop(PENDING_EVENTS, None)
     if not events:
@@ -191,7 +209,7 @@ async def write_outbox(context: CommitContext) -> None:
             return
     elif any(e.data is None for e in events) and not await _anyone_listens(session, events):
         return  # spare loading the documents
-    documents = await _documents(session, events)
+    documents = await _documents(session, events, load_documents)
     now = utcnow()
     rows = []
     for event in events:
