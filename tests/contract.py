@@ -89,7 +89,7 @@ class ResponseContract:
 
     def _check_problem(self, response: httpx.Response) -> None:
         schema = {"$ref": "#/components/schemas/Problem"}
-        if response.request.url.path.startswith("/v1/fhir/"):  # api.md 10: FHIR's own errors
+        if response.request.url.path.startswith("/v1/fhir/"):  # FHIR answers its own errors
             assert response.headers["content-type"].startswith("application/fhir+json")
             schema = {"$ref": "#/components/schemas/OperationOutcome"}
         if "Problem" in self.spec.get("components", {}).get("schemas", {}):

@@ -1,4 +1,4 @@
-"""Register, /v1/me and PATCH /v1/me: shapes exactly as api.md section 2, and bad input."""
+"""Register, /v1/me and PATCH /v1/me: shapes as documented, and bad input."""
 
 import datetime as dt
 import uuid

@@ -1,4 +1,4 @@
-"""``waypoint sync`` and ``waypoint import`` against a real server process (api.md section 11)."""
+"""``waypoint sync`` and ``waypoint import`` against a real server process."""
 
 from __future__ import annotations
 

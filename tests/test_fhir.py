@@ -1,4 +1,4 @@
-"""FHIR R4 (api.md section 10): Goal read and search, CapabilityStatement, OperationOutcome
+"""FHIR R4: Goal read and search, CapabilityStatement, OperationOutcome
 errors. Every answer is validated with the R4 models of ``fhir.resources`` and its codes are
 checked against R4's value sets."""
 

@@ -1,4 +1,5 @@
-"""The authorization matrix of api.md section 3, for every goal, step and care-link endpoint.
+"""The authorization matrix (owner, linked therapist, unlinked therapist, another client,
+anonymous), for every goal, step and care-link endpoint.
 
 Callers: ``tests.worlds.CALLERS`` in the shared world (``make_world``); the reads of a goal and
 of its steps expect the shared ``caller_matrix``; ``no_scope`` is the owner with a token

@@ -136,7 +136,7 @@ async def test_every_error_is_declared_as_problem_json(document):
                 }
                 continue
             if path.startswith("/v1/fhir/"):
-                # api.md section 10: FHIR errors are OperationOutcomes.
+                # FHIR errors are OperationOutcomes.
                 assert response["content"] == {
                     "application/fhir+json": {
                         "schema": {"$ref": "#/components/schemas/OperationOutcome"}

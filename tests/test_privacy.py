@@ -1,4 +1,4 @@
-"""GET /v1/me/export and DELETE /v1/me (api.md section 10)."""
+"""GET /v1/me/export and DELETE /v1/me: one's own data, exported whole or erased."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET /v1/sync: everything the caller may see, then every change since (api.md section 9)."""
+"""GET /v1/sync: everything the caller may see, then every change since."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhooks API (api.md section 10) and the outbox: who hears of what, written with the change.
+"""Webhooks API and the outbox: who hears of what, written with the change.
 
 Deliveries are looked at through `GET /v1/webhooks/{id}/deliveries` and the table; sending them
 is tested in test_webhooks_delivery.py."""

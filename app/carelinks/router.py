@@ -1,4 +1,5 @@
-"""Care invites and links (api.md section 3)."""
+"""Care invites and links: a therapist invites, the client accepts, either ends the link
+(docs/integrators.md, "Care links")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""FHIR R4 (api.md section 10): goals as FHIR ``Goal`` resources, ``application/fhir+json``."""
+"""FHIR R4 (docs/integrators.md, "FHIR"): goals as FHIR ``Goal`` resources, in
+``application/fhir+json``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Goals (api.md section 4). Responses are serialized once with orjson; ``response_model``
-still documents each shape for OpenAPI."""
+"""Goals (docs/integrators.md, "Goals"). Responses are serialized once with orjson;
+``response_model`` still documents each shape for OpenAPI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Goals as the API takes and shows them (api.md section 4)."""
+"""Goals as the API takes and shows them (docs/integrators.md, "Goals")."""
 
 from __future__ import annotations
 

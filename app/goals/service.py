@@ -1,5 +1,5 @@
-"""Goals: create, read, update, delete; the rules of api.md section 4 (the list, the hot
-path, is in ``listing.py``)."""
+"""Goals: create, read, update, delete, and their rules (docs/integrators.md, "Goals"); the
+list, the hot path, is in ``listing.py``."""
 
 from __future__ import annotations
 

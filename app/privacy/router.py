@@ -1,4 +1,4 @@
-"""Export and erase of one's own account (api.md section 10)."""
+"""Export and erase of one's own account (docs/integrators.md, "Privacy")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The export document (api.md section 10)."""
+"""The export document: everything of one's own account (docs/integrators.md, "Privacy")."""
 
 from __future__ import annotations
 

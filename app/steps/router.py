@@ -1,4 +1,4 @@
-"""Steps (api.md section 5)."""
+"""Steps of a goal (docs/integrators.md, "Steps")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Steps as the API takes and shows them (api.md section 5)."""
+"""Steps as the API takes and shows them (docs/integrators.md, "Steps")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``GET /v1/sync``: the feed scripts and offline-first apps follow (api.md section 9)."""
+"""``GET /v1/sync``: the feed scripts and offline-first apps follow (docs/integrators.md,
+"Sync")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sync feed's page (api.md section 9)."""
+"""The sync feed's page (docs/integrators.md, "Sync")."""
 
 from __future__ import annotations
 

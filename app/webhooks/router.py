@@ -1,4 +1,5 @@
-"""Webhooks (api.md section 10): for integrators that want to be told instead of polling."""
+"""Webhooks, for integrators that want to be told instead of polling (docs/integrators.md,
+"Webhooks")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhooks as the API takes and shows them (api.md section 10)."""
+"""Webhooks as the API takes and shows them (docs/integrators.md, "Webhooks")."""
 
 from __future__ import annotations
 
