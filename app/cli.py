@@ -59,8 +59,8 @@ def serve(
     loop: Annotated[
         EventLoop,
         typer.Option(
-            help="Event loop: asyncio (fair under overload) or uvloop (faster, but measured here "
-            "to starve some connections when a worker is saturated: p99 ten times p50)."
+            help="Event loop: asyncio (fair under overload) or uvloop (faster, but it starved "
+            "some connections of a saturated worker in the benchmark: see bench/README.md)."
         ),
     ] = EventLoop.ASYNCIO,
 ) -> None:

@@ -57,7 +57,8 @@ def _lifespan(
         await anyio.to_thread.run_sync(dummy_password_hash)
         # What start-up built (modules, routes, models, validators) lives as long as the
         # process. Left in the collector's view, every full collection walked all of it: a
-        # pause that stalled every request in flight, the whole p99 of a busy worker.
+        # pause that stalled every request in flight, the whole p99 of a busy worker (figures
+        # in bench/README.md, "Figures behind the code's comments").
         gc.collect()
         gc.freeze()
         # The workers are stopped after uvicorn has let in-flight requests finish (SIGTERM).

@@ -155,8 +155,8 @@ async def password_login(
     session: AsyncSession, *, username: str, password: str, scope: str | None, address: str
 ) -> tuple[IssuedTokens, ThrottleState]:
     email_key = username.strip().lower()[:EMAIL_KEY_MAX]
-    # Read in a short transaction of its own: Argon2 takes ~100 ms and must not run while this
-    # request holds SQLite's write lock (every other writer would queue behind it).
+    # Read in a short transaction of its own: Argon2 is slow on purpose and must not run while
+    # this request holds SQLite's write lock (every other writer would queue behind it).
     async with new_session(write=False) as reader:
         throttle = await login_throttle(reader, email_key, address)
         account = (

@@ -7,7 +7,8 @@ on its access tokens are refused on every route, not only once they expire.
 Writes always look the session up (in a short read of their own). Reads trust a per-worker
 memory of sessions found live for at most ``LIVE_SECONDS``: a revocation made by another worker
 is seen within that second, one made by this worker at once (it forgets what it revoked).
-The lookup costs a read on every GET otherwise (about 0.1-0.3 ms, most of a ceiling request).
+The lookup would otherwise cost a read on every GET, most of the cheapest request's time
+(bench/README.md, "Figures behind the code's comments").
 """
 
 from __future__ import annotations

@@ -45,9 +45,9 @@ def get_read_engine() -> AsyncEngine:
     """The engine of GET requests. On PostgreSQL its own pool, whose connections stay in
     autocommit: under READ COMMITTED each statement sees its own snapshot either way, and
     BEGIN/COMMIT would cost two round trips per GET (switching a pooled connection to
-    autocommit and back at each checkout measured about 0.5 ms of a goals page here).
+    autocommit and back at each checkout cost more still).
 
-    No ping at checkout (a round trip, 0.25 ms of CPU per GET here): a GET that finds its
+    No ping at checkout (a round trip on every GET): a GET that finds its
     connection lost runs once more on a fresh pool instead (see ``UnitOfWorkRoute``). Writes
     keep the ping: they are not repeated."""
     engine = get_engine()

@@ -111,10 +111,10 @@ async def run_scrape_hooks(hooks: Sequence[ScrapeHook]) -> None:
 
     A late hook is left to finish in the background rather than cancelled: cancelling a query
     that a frozen PostgreSQL does not answer makes psycopg try to cancel it on that same server
-    and then wait for it again, and a scrape under ``asyncio.timeout`` took 11 s instead of 1
-    (tests/test_postgres_faults.py). A hook still running is not started again, so a database
-    that does not answer holds at most one connection per hook and worker; its gauges keep
-    their last values meanwhile."""
+    and then wait for it again, so a scrape under ``asyncio.timeout`` waited many times its
+    timeout (tests/test_postgres_faults.py). A hook still running is not started again, so a
+    database that does not answer holds at most one connection per hook and worker; its gauges
+    keep their last values meanwhile."""
     loop = asyncio.get_running_loop()
     waiting = []
     for hook in hooks:
@@ -142,10 +142,11 @@ def _report_hook_failure(task: asyncio.Task[None]) -> None:
 
 # -- cheap on the hot path ------------------------------------------------------------------
 # In multiprocess mode every change of a value is a locked write into a memory-mapped file:
-# observing a request's duration cost 11 us and the in-flight and pool gauges 8 us more, about
-# 4 % of the cheapest request (the benchmark's ceiling, 450 us of CPU). So a request only adds
-# to plain counters in this process (about 2 us); they reach the shared values at each scrape
-# and once a second (``refresh``), and the gauges are sampled then rather than kept current.
+# observing each request's duration and keeping the in-flight and pool gauges current that way
+# cost a visible share of the cheapest request (bench/README.md, "Figures behind the code's
+# comments"). So a request only adds to plain counters in this process; they reach the shared
+# values at each scrape and once a second (``refresh``), and the gauges are sampled then rather
+# than kept current.
 _FLUSH_SECONDS = 1.0
 _BOUNDS = (*BUCKETS, float("inf"))
 
@@ -205,8 +206,8 @@ async def keep_metrics_fresh(stop: asyncio.Event) -> None:
 class RequestMetricsMiddleware:
     """Observes each request's duration by route template, method and status class.
 
-    Measured in process (tests/test_metrics.py prints it): a few microseconds per request,
-    against 450-1,200 us of server CPU per API request."""
+    Its own cost per request is small next to a request's (tests/test_metrics.py prints it;
+    bench/README.md, "Figures behind the code's comments")."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -2,7 +2,7 @@
 allows.
 
 On SQLite the unit of work's driver (aiosqlite) hands every call to a thread and back; a page
-of goals on an index costs SQLite a fraction of a millisecond, so these reads run inline on a
+of goals on an index costs SQLite less than those hops, so these reads run inline on a
 plain ``sqlite3`` connection instead (WAL: readers never wait for the writer). One statement
 is one consistent snapshot. PostgreSQL round trips are real I/O, so there the request's own
 async connection is used.
@@ -45,8 +45,8 @@ async def fetch_page(
 
     On PostgreSQL the statement, compiled once, runs on the request's own connection at the
     driver level: SQLAlchemy's result layer and its greenlet hop cost more here than the query
-    (a page of 50 goals: about 0.6 ms of CPU). Listeners on the engine (SQL logging, the tests'
-    statement counts) are still told about it.
+    (bench/README.md, "Figures behind the code's comments"). Listeners on the engine (SQL
+    logging, the tests' statement counts) are still told about it.
     """
     if session.bind.dialect.name == "sqlite":
         return await fetch_rows(session, statement, params)

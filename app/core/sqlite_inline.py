@@ -1,9 +1,10 @@
 """SQLite: small writes run inline on the transaction's own ``sqlite3`` connection.
 
 The unit of work's driver (aiosqlite) hands every call to its thread and back, three calls a
-statement (cursor, execute, close): about 0.25 ms of CPU a statement, more than SQLite's own
-work for a row or ten. The hottest writes' extra rows (the change feed's, the outbox's) run
-on the transaction's own ``sqlite3`` connection from the event loop instead.
+statement (cursor, execute, close), which costs more CPU than SQLite's own work for a row or
+ten (bench/README.md, "Figures behind the code's comments"). The hottest writes' extra rows
+(the change feed's, the outbox's) run on the transaction's own ``sqlite3`` connection from the
+event loop instead.
 """
 
 from __future__ import annotations

@@ -67,10 +67,11 @@ def configure_sqlite(sync_engine: sa.Engine) -> None:
 class _WriterTurns:
     """SQLite has one writer at a time. Left to SQLite, the writers of a process that find the
     lock taken poll for it, sleeping longer each time: the lock sits idle while they sleep and
-    the unlucky ones wait seconds (write p99 about 2 s at 50 connections). Instead each writer
-    waits for an asyncio lock (first come, first served) from BEGIN IMMEDIATE to COMMIT, so
-    only one writer per process ever asks SQLite. Other processes still meet SQLite's busy
-    handler. Only transactions run from the event loop (inside SQLAlchemy's greenlet) queue.
+    the unlucky ones wait seconds (bench/README.md, "Figures behind the code's comments").
+    Instead each writer waits for an asyncio lock (first come, first served) from BEGIN
+    IMMEDIATE to COMMIT, so only one writer per process ever asks SQLite. Other processes still
+    meet SQLite's busy handler. Only transactions run from the event loop (inside SQLAlchemy's
+    greenlet) queue.
 
     A writer waits in this queue at most the busy timeout, as it would in SQLite's busy
     handler: when another process holds the lock (a backup, a shell), the writers behind the

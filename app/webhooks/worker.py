@@ -158,7 +158,8 @@ class DeliveryWorker:
         self._wakeup = asyncio.Event()
         self._client = new_http_client()
         # httpcore's pool matches queued requests to connections in time that grows with
-        # both: a few attempts at once send faster than many (measured: 8 vs 64 in flight).
+        # both: a few attempts at once send faster than many (bench/README.md, "Figures
+        # behind the code's comments").
         self._sending = asyncio.Semaphore(SENDING_AT_ONCE)
         self.fanned = 0  # events the last round turned into deliveries
 
