@@ -1,41 +1,35 @@
 """Test harness: a database built by the migrations, each test on empty tables, an ASGI client
-that checks every response against the OpenAPI document, and ``make_user``. Worlds, callers
-and request helpers live in ``tests/worlds.py``.
-
-WAYPOINT_TEST_DATABASE=sqlite (default) uses a temporary file; =postgres uses
-WAYPOINT_TEST_POSTGRES_URL, which the suite resets to an empty schema.
+that checks every response against the OpenAPI document, ``make_user``, and ``serve`` for the
+tests that need a real server process. Helpers (worlds, callers, request helpers, servers,
+the response contract) live in ``tests/support/``; which database runs is decided in
+``tests/support/database.py`` (WAYPOINT_TEST_DATABASE=sqlite or postgres).
 """
 
+import contextlib
 import inspect
 import os
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-_TMP = Path(tempfile.mkdtemp(prefix="waypoint-tests-"))
-BACKEND = os.environ.get("WAYPOINT_TEST_DATABASE", "sqlite")
-if BACKEND == "postgres":
-    DATABASE_URL = os.environ["WAYPOINT_TEST_POSTGRES_URL"]
-else:
-    DATABASE_URL = f"sqlite:///{_TMP / 'test.db'}"
+from tests.support.database import DATABASE_URL, TMP
 
 os.environ.update(
     {
         "WAYPOINT_ENV": "test",
         "WAYPOINT_DATABASE_URL": DATABASE_URL,
         "WAYPOINT_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
-        "WAYPOINT_VAR_DIR": str(_TMP / "var"),
+        "WAYPOINT_VAR_DIR": str(TMP / "var"),
         "WAYPOINT_ARGON2_TIME_COST": "1",
         "WAYPOINT_ARGON2_MEMORY_COST": "1024",
         "WAYPOINT_ARGON2_PARALLELISM": "1",
         "WAYPOINT_LOG_JSON": "true",
         # The suite's concurrency tests are about correctness; on a busy machine load shedding
-        # would refuse some of their requests. tests/test_load_shedding.py sets its own bounds.
+        # would refuse some of their requests; tests/platform/test_load_shedding.py sets its own
+        # bounds.
         "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000",
     }
 )
@@ -46,8 +40,10 @@ from app.core.database_url import sync_url  # noqa: E402
 from app.core.engines import dispose_engines, get_engine, get_read_engine  # noqa: E402
 from app.core.sessions import forget_engines  # noqa: E402
 from app.models import metadata  # noqa: E402
-from tests.contract import ResponseContract  # noqa: E402
-from tests.worlds import PASSWORD, Actor, login  # noqa: E402  (what make_user needs)
+from tests.support.clock import FakeClock  # noqa: E402
+from tests.support.contract import response_contract  # noqa: E402
+from tests.support.servers import Server, running_server  # noqa: E402
+from tests.support.worlds import PASSWORD, Actor, login  # noqa: E402  (what make_user needs)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -104,16 +100,6 @@ async def app_instance() -> AsyncIterator[Any]:
     yield create_app()
     await dispose_engines()
     forget_engines()
-
-
-_contracts: list[ResponseContract] = []
-
-
-def response_contract(app: Any) -> ResponseContract:
-    """The OpenAPI document's promises (built once: every test's app serves the same one)."""
-    if not _contracts:
-        _contracts.append(ResponseContract(app.openapi()))
-    return _contracts[0]
 
 
 @pytest.fixture
@@ -233,3 +219,26 @@ def count_statements(app_instance: Any) -> Iterator[StatementCounter]:
     yield counter
     for engine in engines:
         sa.event.remove(engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Server]]:
+    """Starts ``waypoint serve`` processes: ``serve(env=None, workers=1, migrate=True)`` migrates
+    the database of ``env`` (default: this process's environment, the suite's test database),
+    starts a server on a free loopback port and returns it once it answers ``/readyz``. Every
+    server still running is stopped (SIGTERM) when the test ends."""
+    with contextlib.ExitStack() as started:
+
+        def start(
+            env: dict[str, str] | None = None, *, workers: int = 1, migrate: bool = True
+        ) -> Server:
+            return started.enter_context(running_server(env, workers=workers, migrate=migrate))
+
+        yield start
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """A clock moved by hand: ``fake_clock.install(module)`` makes that module's
+    ``time.monotonic()`` read it, ``fake_clock.advance(seconds)`` moves it."""
+    return FakeClock(monkeypatch)

@@ -112,9 +112,9 @@ async def run_scrape_hooks(hooks: Sequence[ScrapeHook]) -> None:
     A late hook is left to finish in the background rather than cancelled: cancelling a query
     that a frozen PostgreSQL does not answer makes psycopg try to cancel it on that same server
     and then wait for it again, so a scrape under ``asyncio.timeout`` waited many times its
-    timeout (tests/test_postgres_faults.py). A hook still running is not started again, so a
-    database that does not answer holds at most one connection per hook and worker; its gauges
-    keep their last values meanwhile."""
+    timeout (tests/database/test_postgres_faults.py). A hook still running is not started
+    again, so a database that does not answer holds at most one connection per hook and
+    worker; its gauges keep their last values meanwhile."""
     loop = asyncio.get_running_loop()
     waiting = []
     for hook in hooks:
@@ -206,8 +206,8 @@ async def keep_metrics_fresh(stop: asyncio.Event) -> None:
 class RequestMetricsMiddleware:
     """Observes each request's duration by route template, method and status class.
 
-    Its own cost per request is small next to a request's (tests/test_metrics.py prints it;
-    bench/README.md, "Figures behind the code's comments")."""
+    Its own cost per request is small next to a request's (tests/platform/test_metrics.py
+    prints it; bench/README.md, "Figures behind the code's comments")."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

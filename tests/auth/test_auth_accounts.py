@@ -6,7 +6,7 @@ import uuid
 import sqlalchemy as sa
 
 from app.auth.schemas import UserOut
-from tests.worlds import PASSWORD, assert_problem, login
+from tests.support.worlds import PASSWORD, assert_problem, login
 
 USER_FIELDS = set(UserOut.model_fields)
 

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.config import get_settings
-from tests.worlds import assert_problem, login
+from tests.support.worlds import assert_problem, login
 
 ACCOUNT_LIMIT = 3
 ADDRESS_LIMIT = 5

@@ -4,7 +4,7 @@ import pytest
 from pwdlib import PasswordHash
 
 from app.core.security import decode_access_token
-from tests.worlds import PASSWORD, assert_problem, login
+from tests.support.worlds import PASSWORD, assert_problem, login
 
 ALL_RESOURCE_SCOPES = [
     "goals:read",

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-import anyio
 import sqlalchemy as sa
 
+from app.auth import sessions
 from app.models import AuthSession, User
-from tests.worlds import assert_problem, login
+from tests.support.worlds import assert_problem, login
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -118,7 +118,8 @@ async def test_revoke_all_sessions_ends_every_login_and_personal_token(client, m
     assert (await login(client, ann.email)).status_code == 200  # the password still works
 
 
-async def test_a_deleted_account_s_tokens_are_refused(client, make_user, sync_engine):
+async def test_a_deleted_account_s_tokens_are_refused(client, make_user, sync_engine, fake_clock):
+    fake_clock.install(sessions)
     therapist = await make_user("therapist")
     ann = await make_user("client")
     code = (await client.post("/v1/care-invites", headers=therapist.headers)).json()["code"]
@@ -150,13 +151,14 @@ async def test_a_deleted_account_s_tokens_are_refused(client, make_user, sync_en
     assert_problem(r, 401, "unauthorized")
     assert_problem(await client.get("/v1/goals", headers=bearer(pat)), 401, "unauthorized")
     # Reads trust a session found live for at most a second (app/auth/sessions.py).
-    await anyio.sleep(1.05)
+    fake_clock.advance(sessions.LIVE_SECONDS + 0.05)
     await assert_refused_everywhere(client, ann.headers)
 
 
 async def test_sessions_are_looked_up_at_most_once_a_second_for_reads(
-    client, make_user, count_statements
+    client, make_user, count_statements, fake_clock
 ):
+    fake_clock.install(sessions)  # the five reads fall within the second however slow they are
     ann = await make_user("client")
     count_statements.statements.clear()
     for _ in range(5):

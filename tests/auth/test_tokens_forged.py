@@ -12,7 +12,8 @@ import uuid
 
 import pytest
 
-from tests.worlds import assert_problem
+from tests.support.paths import ROOT
+from tests.support.worlds import assert_problem
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"  # conftest's WAYPOINT_SECRET_KEY
 
@@ -178,9 +179,8 @@ async def test_every_authenticated_route_refuses_a_forged_token(client, make_use
 
 
 def test_python_jose_is_confined_to_core_security():
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent / "app"
+    root = ROOT / "app"
     users = sorted(
         str(path.relative_to(root.parent))
         for path in root.rglob("*.py")

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.auth.schemas import PersonalTokenCreated
-from tests.worlds import assert_problem, login
+from tests.support.worlds import assert_problem, login
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ import hashlib
 
 import sqlalchemy as sa
 
-from tests.worlds import assert_problem, login
+from tests.support.worlds import assert_problem, login
 
 
 async def refresh(client, token, **extra):

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app.core.config import get_settings
 from app.goals.schemas import GoalOut, GoalProgress
 from app.models import Goal
-from tests.worlds import assert_problem
+from tests.support.worlds import assert_problem
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.carelinks.schemas import CareLinkOut, InviteOut
-from tests.worlds import assert_problem, invite, link
+from tests.support.worlds import assert_problem, invite, link
 
 
 async def test_invite_code_is_random_hashed_and_expires_in_seven_days(

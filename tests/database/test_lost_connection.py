@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 
 from app.auth.routing import PublicRoute
 from app.core.engines import get_read_engine
-from tests.conftest import BACKEND
-from tests.worlds import assert_problem, new_goal
+from tests.support.database import BACKEND
+from tests.support.worlds import assert_problem, new_goal
 
 
 def _lost() -> sa.exc.DBAPIError:

@@ -3,7 +3,6 @@
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,9 +15,10 @@ from sqlalchemy.engine import make_url
 from app.cli import alembic_config
 from app.core.database_url import sync_url
 from app.models import metadata
-from tests.conftest import DATABASE_URL
+from tests.support.database import DATABASE_URL
+from tests.support.paths import ROOT
 
-VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+VERSIONS = ROOT / "migrations" / "versions"
 
 
 @pytest.fixture

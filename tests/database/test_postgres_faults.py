@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,10 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import free_port
-from tests.worlds import PASSWORD, assert_problem
+from tests.support.servers import free_port
+from tests.support.worlds import PASSWORD, assert_problem
 
-ROOT = Path(__file__).resolve().parent.parent
 LOG_NAME = "waypoint-postgres-faults-server.log"
 CONNECT_TIMEOUT_S = 2  # libpq's minimum
 STATEMENT_TIMEOUT_MS = 1000
@@ -127,56 +125,36 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[Cluster, str]]:
+def cluster() -> Iterator[Cluster]:
     cluster = Cluster()
-    server = None
     try:
         cluster.init()
         cluster.start()
-        port = free_port()
-        env = {
-            **os.environ,
-            "WAYPOINT_DATABASE_URL": cluster.url,
-            "WAYPOINT_VAR_DIR": str(cluster.dir / "var"),
-            "WAYPOINT_DB_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT_S),
-            "WAYPOINT_DB_STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS),
-            "WAYPOINT_DB_POOL_TIMEOUT_SECONDS": "1",
-            "WAYPOINT_READY_TIMEOUT_SECONDS": "0.5",
-            "WAYPOINT_LOG_LEVEL": "WARNING",
-        }
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        waypoint = str(Path(sys.executable).parent / "waypoint")
-        subprocess.run([waypoint, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
-        log = (cluster.dir / "server.log").open("wb")
-        server = subprocess.Popen(
-            [waypoint, "serve", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, (cluster.dir / "server.log").read_text()
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.1)
-        yield cluster, base
+        yield cluster
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            # Kept for a look after a failure (the cluster's directory is removed).
-            shutil.copy(cluster.dir / "server.log", Path(tempfile.gettempdir()) / LOG_NAME)
         cluster.remove()
+
+
+@pytest.fixture
+def served(cluster, serve) -> Iterator[tuple[Cluster, str]]:
+    env = {
+        **os.environ,
+        "WAYPOINT_DATABASE_URL": cluster.url,
+        "WAYPOINT_VAR_DIR": str(cluster.dir / "var"),
+        "WAYPOINT_DB_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT_S),
+        "WAYPOINT_DB_STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS),
+        "WAYPOINT_DB_POOL_TIMEOUT_SECONDS": "1",
+        "WAYPOINT_READY_TIMEOUT_SECONDS": "0.5",
+        "WAYPOINT_LOG_LEVEL": "WARNING",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    server = serve(env)
+    try:
+        yield cluster, server.url
+    finally:
+        server.stop(timeout=20)
+        # Kept for a look after a failure (the cluster's directory is removed).
+        shutil.copy(server.log_path, Path(tempfile.gettempdir()) / LOG_NAME)
 
 
 def account(base: str) -> dict[str, str]:

@@ -15,8 +15,8 @@ from app.core import metrics
 from app.core.config import get_settings
 from app.core.engines import dispose_engines
 from app.core.sessions import forget_engines
-from tests.conftest import BACKEND, DATABASE_URL
-from tests.worlds import assert_problem
+from tests.support.database import BACKEND, DATABASE_URL
+from tests.support.worlds import assert_problem
 
 pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's write lock (SQLite only)")
 BUSY_MS = 300

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app.core.engines import get_engine
 from app.core.sessions import new_session
-from tests.conftest import BACKEND
+from tests.support.database import BACKEND
 
 pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's single writer")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.encouragements.schemas import EncouragementOut
-from tests.worlds import (
+from tests.support.worlds import (
     add_step,
     assert_problem,
     caller_matrix,

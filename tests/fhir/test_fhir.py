@@ -10,7 +10,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.goal import Goal
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from tests.worlds import link, login
+from tests.support.worlds import link, login
 
 FHIR_JSON = "application/fhir+json"
 # R4 value sets (https://hl7.org/fhir/R4/valueset-goal-status.html and friends).

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.goals.schemas import GoalOut
-from tests.worlds import GAS, assert_problem, link, new_goal
+from tests.support.worlds import GAS, assert_problem, link, new_goal
 
 
 async def test_client_creates_goal_with_every_field(client, make_user):

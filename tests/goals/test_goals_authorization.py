@@ -1,16 +1,24 @@
 """The authorization matrix (owner, linked therapist, unlinked therapist, another client,
 anonymous), for every goal, step and care-link endpoint.
 
-Callers: ``tests.worlds.CALLERS`` in the shared world (``make_world``); the reads of a goal and
-of its steps expect the shared ``caller_matrix``; ``no_scope`` is the owner with a token
-lacking the scope the route needs.
+Callers: ``tests.support.worlds.CALLERS`` in the shared world (``make_world``); the reads of
+a goal and of its steps expect the shared ``caller_matrix``; ``no_scope`` is the owner with a
+token lacking the scope the route needs.
 Every denied request is followed by a look at the tables proving that nothing changed.
 """
 
 import pytest
 import sqlalchemy as sa
 
-from tests.worlds import CALLERS, World, assert_problem, caller_statuses, invite, login, make_world
+from tests.support.worlds import (
+    CALLERS,
+    World,
+    assert_problem,
+    caller_statuses,
+    invite,
+    login,
+    make_world,
+)
 
 WATCHED_TABLES = ("goals", "steps", "care_links", "care_invites", "encouragements", "changes")
 SLUGS = {401: "unauthorized", 403: None, 404: "not-found"}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.worlds import GAS, assert_problem, new_goal
+from tests.support.worlds import GAS, assert_problem, new_goal
 
 
 @pytest.mark.parametrize(

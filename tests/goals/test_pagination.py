@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.models import Goal
-from tests.worlds import assert_problem, link, new_goal
+from tests.support.worlds import assert_problem, link, new_goal
 
 
 async def walk(client, actor, url: str, *, between=None) -> list[str]:

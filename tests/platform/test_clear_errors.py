@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.worlds import assert_problem
+from tests.support.worlds import assert_problem
 
 JSON = {"content-type": "application/json"}
 

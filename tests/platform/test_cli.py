@@ -2,9 +2,7 @@
 
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,8 +14,7 @@ from app.cli import cli
 from app.core import sessions
 from app.core.config import get_settings
 from app.models import metadata
-from tests.servers import free_port
-from tests.worlds import PASSWORD
+from tests.support.worlds import PASSWORD
 
 runner = CliRunner()
 WAYPOINT = Path(sys.executable).parent / "waypoint"
@@ -126,38 +123,21 @@ def test_create_user_explains_bad_input(own_database, args, field):
     assert "tiny9" not in result.output  # the rejected password is not echoed
 
 
-def test_serve_runs_the_api_and_logs_json(tmp_path):
+def test_serve_runs_the_api_and_logs_json(tmp_path, serve):
     url = f"sqlite:///{tmp_path / 'serve.db'}"
     env = {**os.environ, "WAYPOINT_DATABASE_URL": url, "WAYPOINT_VAR_DIR": str(tmp_path)}
-    migrate = subprocess.run([WAYPOINT, "migrate"], env=env, capture_output=True, timeout=120)
-    assert migrate.returncode == 0, migrate.stderr
-    port = free_port()
-    server = subprocess.Popen(
-        [WAYPOINT, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
-        assert r.status_code == 200
-        assert r.json() == {"status": "ok"}
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=30)
+    server = serve(env)  # migrates first, then waits for /readyz
+    r = httpx.get(f"{server.url}/healthz", timeout=5)
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+    assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
+    server.stop()
+    output = server.output()
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]
     requests = [line for line in lines if line.get("event") == "request"]
-    assert [line["route"] for line in requests] == ["/healthz", "/readyz"]
+    routes = [line["route"] for line in requests]
+    assert routes[-2:] == ["/healthz", "/readyz"]
+    assert set(routes[:-2]) == {"/readyz"}  # the fixture's readiness probes
     assert all(line["request_id"] for line in requests)
     assert any(line.get("logger") == "uvicorn.error" for line in lines)
     assert not any(line.get("logger") == "uvicorn.access" for line in lines)  # ours suffices

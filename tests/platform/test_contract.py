@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import response_contract
-from tests.contract import ContractViolation
+from tests.support.contract import ContractViolation, response_contract
 
 
 def _response(method: str, path: str, status: int, body: object) -> httpx.Response:

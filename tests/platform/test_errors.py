@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 
 from app.auth.routing import PublicRoute
 from app.core.body_limit import BodyLimitMiddleware
-from tests.worlds import PASSWORD, assert_problem
+from tests.support.worlds import PASSWORD, assert_problem
 
 MIB = 1024 * 1024
 

@@ -7,15 +7,12 @@ import importlib
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.servers import free_port
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GAS = {"-2": "Stays in", "-1": "To the door", "0": "To the corner", "1": "To the shop", "2": "Shop"}
 
@@ -56,42 +53,15 @@ def generated(tmp_path_factory):
             del sys.modules[name]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@pytest.fixture
+def server(tmp_path, serve) -> str:
     """A real server process on a free loopback port, with a fresh SQLite database."""
-    tmp = tmp_path_factory.mktemp("server")
     env = {
         **os.environ,
-        "WAYPOINT_DATABASE_URL": f"sqlite:///{tmp / 'client.db'}",
-        "WAYPOINT_VAR_DIR": str(tmp),
+        "WAYPOINT_DATABASE_URL": f"sqlite:///{tmp_path / 'client.db'}",
+        "WAYPOINT_VAR_DIR": str(tmp_path),
     }
-    waypoint = str(BIN / "waypoint")
-    migrate = subprocess.run([waypoint, "migrate"], env=env, capture_output=True, timeout=120)
-    assert migrate.returncode == 0, migrate.stderr
-    port = free_port()
-    log = (tmp / "server.log").open("w")
-    process = subprocess.Popen(
-        [waypoint, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, (tmp / "server.log").read_text()
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    return serve(env).url
 
 
 def test_the_generated_client_drives_the_api(generated, server):

@@ -13,18 +13,12 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-from tests.servers import free_port
-from tests.worlds import PASSWORD
+from tests.support.worlds import PASSWORD
 
-ROOT = Path(__file__).resolve().parent.parent
 TITLE = "written during shutdown"
 
 
@@ -63,85 +57,64 @@ async def one_request(port: int, request: bytes) -> Answer | None:
     return answer
 
 
-def test_sigterm_finishes_in_flight_requests_and_exits_0():
-    workdir = Path(tempfile.mkdtemp(prefix="waypoint-shutdown-"))
-    database = workdir / "waypoint.db"
-    port = free_port()
+def test_sigterm_finishes_in_flight_requests_and_exits_0(tmp_path, serve):
+    database = tmp_path / "waypoint.db"
     env = {
         **os.environ,
         "WAYPOINT_DATABASE_URL": f"sqlite:///{database}",
-        "WAYPOINT_VAR_DIR": str(workdir / "var"),
+        "WAYPOINT_VAR_DIR": str(tmp_path / "var"),
         "WAYPOINT_SHUTDOWN_TIMEOUT_SECONDS": "15",
         "WAYPOINT_MAX_QUEUE_WAIT_MS": "5000",  # queue rather than shed: more in flight
         "WAYPOINT_LOG_LEVEL": "WARNING",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    waypoint = str(Path(sys.executable).parent / "waypoint")
-    subprocess.run([waypoint, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
-    log = (workdir / "server.log").open("wb")
-    server = subprocess.Popen(
-        [waypoint, "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+    server = serve(env)
+    base, port = server.url, server.port
+    with httpx.Client(base_url=base, timeout=10) as http:
+        email = "shutdown@example.com"
+        http.post(
+            "/v1/auth/register",
+            json={"email": email, "password": PASSWORD, "display_name": "S", "role": "client"},
+        ).raise_for_status()
+        token = http.post(
+            "/v1/auth/token",
+            data={"grant_type": "password", "username": email, "password": PASSWORD},
+        ).json()["access_token"]
+    body = json.dumps({"title": TITLE}).encode()
+    request = (
+        f"POST /v1/goals HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body
+
+    answers: list[Answer] = []
+    under_way = asyncio.Event()
+
+    async def connection_loop() -> None:
         while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=10) as http:
-            email = "shutdown@example.com"
-            http.post(
-                "/v1/auth/register",
-                json={"email": email, "password": PASSWORD, "display_name": "S", "role": "client"},
-            ).raise_for_status()
-            token = http.post(
-                "/v1/auth/token",
-                data={"grant_type": "password", "username": email, "password": PASSWORD},
-            ).json()["access_token"]
-        body = json.dumps({"title": TITLE}).encode()
-        request = (
-            f"POST /v1/goals HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode() + body
+            answer = await one_request(port, request)
+            if answer is None:
+                return
+            answers.append(answer)
+            if len(answers) >= 60:
+                under_way.set()
 
-        answers: list[Answer] = []
+    async def load() -> float:
+        loops = [asyncio.create_task(connection_loop()) for _ in range(30)]
+        # SIGTERM once the load is under way, so that it finds requests in flight.
+        await asyncio.wait_for(under_way.wait(), 60)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(asyncio.gather(*loops), 30)
+        return signalled
 
-        async def connection_loop() -> None:
-            while True:
-                answer = await one_request(port, request)
-                if answer is None:
-                    return
-                answers.append(answer)
-
-        async def load() -> float:
-            loops = [asyncio.create_task(connection_loop()) for _ in range(30)]
-            await asyncio.sleep(1.5)
-            signalled = time.monotonic()
-            server.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(asyncio.gather(*loops), 30)
-            return signalled
-
-        signalled = asyncio.run(load())
-        exit_code = server.wait(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+    signalled = asyncio.run(load())
+    exit_code = server.stop(timeout=30)  # already signalled: waits for the exit
 
     answered = [a for a in answers if a.received]
     cut = [a for a in answered if not a.complete]
     assert not cut, f"{len(cut)} answers cut off mid-response"
-    assert exit_code == 0, (workdir / "server.log").read_text()[-2000:]
+    assert exit_code == 0, server.output()[-2000:]
     created = [a for a in answered if a.status == 201]
     assert len(created) > 50
     assert {a.status for a in answered} <= {201, 503}

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.models import metadata
-from tests.worlds import assert_problem
+from tests.support.worlds import assert_problem
 
 HOSTILE = ["a\u0000b", "\u0007", "x\u001by", "tab\u000bvertical", "\u001f", "lone\ud800"]
 JSON_BODY = {"content-type": "application/json"}

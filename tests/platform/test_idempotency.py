@@ -5,7 +5,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from tests.worlds import assert_problem, new_goal
+from tests.support.worlds import assert_problem, new_goal
 
 
 def count(sync_engine, table: str) -> int:

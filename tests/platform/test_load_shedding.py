@@ -10,7 +10,7 @@ import httpx
 
 from app.core.admission import BURST, AdmissionMiddleware
 from app.core.config import Settings, get_settings
-from tests.worlds import assert_problem
+from tests.support.worlds import assert_problem
 
 
 def slow_app(hold: asyncio.Event, started: asyncio.Event):

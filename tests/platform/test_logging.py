@@ -7,7 +7,7 @@ import structlog
 from fastapi import APIRouter
 
 from app.auth.routing import PublicRoute
-from tests.worlds import PASSWORD, login
+from tests.support.worlds import PASSWORD, login
 
 
 def log_lines(capsys) -> list[dict]:

@@ -21,9 +21,8 @@ from app.core.config import get_settings
 from app.models import Webhook, WebhookDelivery, WebhookEvent
 from app.webhooks import queue_metrics
 from app.webhooks.fanout import fan_out_all
-from tests.test_goals import new_goal
-from tests.test_webhooks_delivery import Receiver, subscribe
-from tests.worlds import PASSWORD, assert_problem, login
+from tests.support.webhooks import Receiver, subscribe
+from tests.support.worlds import PASSWORD, assert_problem, login, new_goal
 
 
 def samples(text: str) -> dict[str, list]:

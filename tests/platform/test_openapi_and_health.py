@@ -2,7 +2,6 @@
 
 import json
 import re
-from pathlib import Path
 
 import httpx
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from app.auth.scopes import Scope
 from app.core import engines, sessions
 from app.core.config import get_settings
+from tests.support.paths import ROOT
 
 AUTH_OPERATIONS = {
     ("post", "/v1/auth/register"): "auth_register",
@@ -24,7 +24,7 @@ AUTH_OPERATIONS = {
     ("get", "/readyz"): "health_ready",
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
-COMMITTED = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
+COMMITTED = ROOT / "openapi" / "openapi.json"
 
 
 @pytest.fixture

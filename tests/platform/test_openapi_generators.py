@@ -5,7 +5,7 @@ request defaults that do not make a field required to send, GAS levels that gene
 import pytest
 
 from app.core.openapi import PLAIN_TEXT_PATTERN
-from tests.worlds import assert_problem
+from tests.support.worlds import assert_problem
 
 ENUMS = {
     "Priority": ["low", "medium", "high"],

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.demo.seed import CLIENT_EMAIL, THERAPIST_EMAIL
-from tests.worlds import login
+from tests.support.worlds import login
 
 
 def _counts(engine: sa.Engine) -> dict[str, int]:

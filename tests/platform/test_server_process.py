@@ -13,7 +13,7 @@ import sys
 import httpx
 import pytest
 
-from tests.servers import WAYPOINT, running_server, server_env
+from tests.support.servers import WAYPOINT, server_env
 
 
 def failed_login(base: str, n: int, forwarded_for: str) -> httpx.Response:
@@ -25,26 +25,23 @@ def failed_login(base: str, n: int, forwarded_for: str) -> httpx.Response:
     )
 
 
-def test_forwarded_for_does_not_change_the_throttled_address_by_default(tmp_path):
-    env = server_env(tmp_path, login_failures_per_address="3")
-    with running_server(env) as base:
-        statuses = [failed_login(base, n, f"203.0.113.{n}").status_code for n in range(4)]
-        database = tmp_path / "var" / "waypoint.db"
-        modes = {
-            p.name: stat.S_IMODE(p.stat().st_mode) for p in database.parent.glob("waypoint.db*")
-        }
+def test_forwarded_for_does_not_change_the_throttled_address_by_default(tmp_path, serve):
+    base = serve(server_env(tmp_path, login_failures_per_address="3")).url
+    statuses = [failed_login(base, n, f"203.0.113.{n}").status_code for n in range(4)]
+    database = tmp_path / "var" / "waypoint.db"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in database.parent.glob("waypoint.db*")}
     assert statuses == [400, 400, 400, 429]
     # The database, its WAL and shared memory: readable by the service's user only.
     assert {"waypoint.db", "waypoint.db-wal", "waypoint.db-shm"} <= set(modes), modes
     assert set(modes.values()) == {0o600}, modes
 
 
-def test_forwarded_for_is_believed_from_a_trusted_proxy(tmp_path):
+def test_forwarded_for_is_believed_from_a_trusted_proxy(tmp_path, serve):
     env = server_env(tmp_path, login_failures_per_address="3", trusted_proxies="127.0.0.1")
-    with running_server(env) as base:
-        statuses = [failed_login(base, n, f"203.0.113.{n}").status_code for n in range(5)]
-        # ... and each forwarded address still has its own limit.
-        again = [failed_login(base, 10 + n, "198.51.100.1").status_code for n in range(4)]
+    base = serve(env).url
+    statuses = [failed_login(base, n, f"203.0.113.{n}").status_code for n in range(5)]
+    # ... and each forwarded address still has its own limit.
+    again = [failed_login(base, 10 + n, "198.51.100.1").status_code for n in range(4)]
     assert statuses == [400] * 5
     assert again == [400, 400, 400, 429]
 
@@ -86,10 +83,9 @@ def upload(base: str, body_size: int, *, chunked: bool) -> tuple[int, dict]:
     return status, json.loads(body)
 
 
-def test_a_body_over_the_limit_is_answered_413_every_time(tmp_path):
-    env = server_env(tmp_path)
-    with running_server(env, workers=2) as base:
-        results = [upload(base, 2 * 1024 * 1024, chunked=n % 2 == 1) for n in range(20)]
+def test_a_body_over_the_limit_is_answered_413_every_time(tmp_path, serve):
+    base = serve(server_env(tmp_path), workers=2).url
+    results = [upload(base, 2 * 1024 * 1024, chunked=n % 2 == 1) for n in range(20)]
     for status, problem in results:
         assert status == 413
         assert problem["type"] == "/problems/payload-too-large"

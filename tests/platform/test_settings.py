@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from app.core import database_url, deadlines, engines, sessions
 from app.core.config import Settings, get_settings
+from tests.support.paths import ROOT
 
 
 @pytest.fixture
@@ -173,8 +174,7 @@ async def test_cors_answers_preflights_for_configured_origins(isolated_settings)
 
 
 def test_the_readme_documents_every_setting():
-    from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     for name in Settings.model_fields:
         assert f"`WAYPOINT_{name.upper()}`" in readme, f"README lacks WAYPOINT_{name.upper()}"

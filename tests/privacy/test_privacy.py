@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tests.syncing import follow, link, listed
-from tests.worlds import assert_problem
+from tests.support.syncing import follow, link, listed
+from tests.support.worlds import assert_problem
 
 SECRET_TEXT = "my very private reflection"
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from app.reviews import due
-from tests.worlds import add_step, assert_problem, link, new_goal, scoped_headers, set_due
+from tests.support.worlds import add_step, assert_problem, link, new_goal, scoped_headers, set_due
 
 
 async def review(client, actor, goal, **body) -> None:

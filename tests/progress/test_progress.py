@@ -11,7 +11,7 @@ from app.goals.documents import percent_done
 from app.progress.chart import ChartData, render_progress_svg
 from app.progress.schemas import ReviewPoint
 from app.progress.trend import rating_trend
-from tests.worlds import (
+from tests.support.worlds import (
     add_step,
     assert_problem,
     caller_matrix,

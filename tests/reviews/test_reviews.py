@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.reviews.schemas import ReviewOut
-from tests.worlds import (
+from tests.support.worlds import (
     Actor,
     assert_problem,
     caller_matrix,

@@ -8,7 +8,7 @@ import pytest
 
 from app.core.clock import local_date
 from app.reviews import due
-from tests.worlds import assert_problem, link, new_goal, scoped_headers, set_due
+from tests.support.worlds import assert_problem, link, new_goal, scoped_headers, set_due
 
 
 def freeze(monkeypatch, at: dt.datetime) -> None:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app.models import Step, new_id
 from app.steps.schemas import StepOut
-from tests.worlds import add_step, assert_problem, celebrations, goal_of, new_goal
+from tests.support.worlds import add_step, assert_problem, celebrations, goal_of, new_goal
 
 
 async def titles(client, actor, goal_id) -> list[str]:

@@ -4,7 +4,7 @@ import asyncio
 
 import sqlalchemy as sa
 
-from tests.worlds import add_step, celebrations, goal_of, link, new_goal
+from tests.support.worlds import add_step, celebrations, goal_of, link, new_goal
 
 
 async def test_celebrations_once_each_under_toggling(client, make_user, sync_engine):

@@ -104,3 +104,13 @@ class ResponseContract:
                 f"{list(first.absolute_path)}: {first.message}"
             )
         self.checked += 1
+
+
+_contracts: list[ResponseContract] = []
+
+
+def response_contract(app: Any) -> ResponseContract:
+    """The OpenAPI document's promises (built once: every test's app serves the same one)."""
+    if not _contracts:
+        _contracts.append(ResponseContract(app.openapi()))
+    return _contracts[0]

@@ -1,21 +1,25 @@
-"""Real server processes for the tests that need one: a free loopback port and ``waypoint
-serve`` on the test database."""
+"""Real server processes for the tests that need one: ``waypoint serve`` as a child process on
+a free loopback port. Tests ask the root conftest's ``serve`` fixture for one; the fuzzing
+script, which runs outside pytest, uses ``running_server`` directly."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
 
-WAYPOINT = str(Path(sys.executable).parent / "waypoint")
+from tests.support.paths import ROOT
+
+WAYPOINT = str(Path(sys.executable).with_name("waypoint"))
 
 
 def server_env(tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -36,81 +40,73 @@ def server_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def running_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
-    """Migrate, serve on a free loopback port, yield the base URL, stop."""
-    subprocess.run([WAYPOINT, "migrate"], env=env, check=True, capture_output=True, timeout=60)
-    port = free_port()
-    process = subprocess.Popen(
-        [WAYPOINT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            assert process.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        if workers > 1:  # let every worker come up, not only the first
-            time.sleep(1.5)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-class LiveServer:
-    """``waypoint serve`` as a separate process on the test database, on a free port."""
+class Server:
+    """One ``waypoint serve`` process: ``url`` once it answers ``/readyz``; everything it
+    prints goes to ``log_path`` (read it with ``output()``)."""
 
-    def __init__(self, workers: int = 2, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str], *, workers: int, log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(
-            [waypoint_command(), "serve", "--port", str(self.port), "--workers", str(workers)],
-            env={**os.environ, "WAYPOINT_LOG_LEVEL": "WARNING", **(env or {})},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait()
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [WAYPOINT, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+                + ["--workers", str(workers)],
+                env=dict(env),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
-    def _wait(self) -> None:
-        deadline = time.monotonic() + 60
+    def wait_ready(self, seconds: float = 60) -> None:
+        # Polling a child process that has its own clock: the one wait here that is real time.
+        deadline = time.monotonic() + seconds
         while True:
-            try:
+            with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.log.seek(0)
-                raise AssertionError(f"the server did not start: {self.log.read()[-2000:]!r}")
-            time.sleep(0.2)
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited: {self.output()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server did not start: {self.output()[-2000:]}")
+            time.sleep(0.1)
 
-    def stop(self) -> None:
-        self.process.terminate()
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal the server (unless it already exited) and wait; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
         try:
-            self.process.wait(timeout=30)
-        except Exception:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
             self.process.kill()
-        self.log.close()
+            return self.process.wait()
 
 
-def waypoint_command() -> str:
-    return str(Path(sys.executable).with_name("waypoint"))
+@contextlib.contextmanager
+def running_server(
+    env: Mapping[str, str] | None = None, *, workers: int = 1, migrate: bool = True
+) -> Iterator[Server]:
+    """Migrate (unless told not to), serve, yield the ready server, stop it. ``env`` defaults
+    to this process's environment, that is the suite's test database."""
+    env = dict(os.environ if env is None else env)
+    if migrate:
+        done = subprocess.run(
+            [WAYPOINT, "migrate"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+    log_dir = Path(tempfile.mkdtemp(prefix="waypoint-server-"))
+    server = Server(env, workers=workers, log_path=log_dir / "server.log")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()

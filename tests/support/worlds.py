@@ -1,7 +1,8 @@
 """Who calls and what they find: the callers, the shared world of every authorization matrix,
 and the request helpers test modules build their cases with.
 
-Test modules import from here (and fixtures from ``conftest``), never from each other.
+Test modules import from here and the other ``tests/support`` modules (fixtures come from
+``conftest`` by name, never by import), never from each other.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from app.core.unit_of_work import CommitContext, run_before_commit_hooks
 from app.goals.schemas import GoalCreate
 from app.goals.service import create_goal
 from app.wiring import BEFORE_COMMIT
-from tests.syncing import link
-from tests.worlds import new_goal
+from tests.support.syncing import link
+from tests.support.worlds import new_goal
 
 
 def _changes(sync_engine) -> list[tuple]:

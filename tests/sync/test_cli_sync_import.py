@@ -8,7 +8,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,18 +15,16 @@ import pytest
 
 from app.scripts.api_client import ApiClient, ApiError, Unreachable
 from app.scripts.mirror import run_sync
-from tests.servers import LiveServer, waypoint_command
-from tests.syncing import listed, register
+from tests.support.servers import WAYPOINT, Server
+from tests.support.syncing import listed, register
 
 
 @pytest.fixture
-def live_server(app_instance) -> Iterator[LiveServer]:  # app_instance: empty tables first
-    server = LiveServer(workers=1)
-    yield server
-    server.stop()
+def live_server(app_instance, serve) -> Server:  # app_instance: empty tables first
+    return serve(workers=1, migrate=False)  # the suite's database, already migrated
 
 
-async def _account(server: LiveServer, scopes: list[str]):
+async def _account(server: Server, scopes: list[str]):
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         patient = await register(http, "client", f"cli-{os.urandom(4).hex()}")
         r = await http.post("/v1/me/tokens", json={"name": "script", "scopes": scopes},
@@ -38,17 +35,17 @@ async def _account(server: LiveServer, scopes: list[str]):
         return patient
 
 
-def _run(server: LiveServer, token: str, *args: str) -> subprocess.CompletedProcess:
+def _run(server: Server, token: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "WAYPOINT_TOKEN": token}
     return subprocess.run(
-        [waypoint_command(), *args, "--url", server.url], env=env, capture_output=True, text=True,
+        [WAYPOINT, *args, "--url", server.url], env=env, capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
 
 
 def _run_without_token(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "WAYPOINT_TOKEN"}
-    return subprocess.run([waypoint_command(), *args], env=env, capture_output=True, text=True)
+    return subprocess.run([WAYPOINT, *args], env=env, capture_output=True, text=True)
 
 
 def _mirror(path: Path) -> dict:

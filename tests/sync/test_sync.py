@@ -8,8 +8,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from tests.syncing import follow, link, listed
-from tests.worlds import GAS, assert_problem
+from tests.support.syncing import follow, link, listed
+from tests.support.worlds import GAS, assert_problem
 
 
 async def _goal(client, actor, **fields) -> dict:

@@ -4,21 +4,18 @@ server with two worker processes, ends with exactly what the lists show it."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 import anyio
 import httpx
 import pytest
 
-from tests.servers import LiveServer
-from tests.syncing import apply, listed, register
+from tests.support.servers import Server
+from tests.support.syncing import apply, listed, register
 
 
 @pytest.fixture
-def live_server(app_instance) -> Iterator[LiveServer]:  # app_instance: empty tables first
-    server = LiveServer(workers=2)
-    yield server
-    server.stop()
+def live_server(app_instance, serve) -> Server:  # app_instance: empty tables first
+    return serve(workers=2, migrate=False)  # the suite's database, already migrated
 
 
 async def _writer(http: httpx.AsyncClient, patient, therapist, seed: int, link: dict) -> None:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
-from tests.syncing import apply, listed
+from tests.support.syncing import apply, listed
 
 _names = itertools.count()
 OK = {200, 201, 204}

@@ -1,7 +1,7 @@
 """Webhooks API and the outbox: who hears of what, written with the change.
 
 Deliveries are looked at through `GET /v1/webhooks/{id}/deliveries` and the table; sending them
-is tested in test_webhooks_delivery.py."""
+is tested in tests/webhooks/test_webhooks_delivery.py."""
 
 import json
 
@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.webhooks.fanout import fan_out_all
-from tests.worlds import assert_problem, link
+from tests.support.worlds import assert_problem, link
 
 EVENTS = [
     "goal.created",

@@ -15,12 +15,9 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -28,10 +25,11 @@ import pytest
 import sqlalchemy as sa
 
 from app.webhooks.fanout import fan_out_all
-from tests.servers import free_port
-from tests.worlds import PASSWORD
+from tests.support.paths import ROOT
+from tests.support.webhooks import Receiver, subscribe
+from tests.support.worlds import PASSWORD
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 WAYPOINT = str(Path(sys.executable).with_name("waypoint"))
 
 
@@ -46,54 +44,6 @@ def readme_signature_check():
 
 
 verify_waypoint_signature = readme_signature_check()
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every request and answers ``statuses`` in
-    turn (then ``default``)."""
-
-    def __init__(self, statuses=(), default=204, delay=0.0):
-        self.statuses = collections.deque(statuses)
-        self.default = default
-        self.delay = delay
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver.lock:
-                    receiver.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": body}
-                    )
-                    status = receiver.statuses.popleft() if receiver.statuses else receiver.default
-                if receiver.delay:
-                    time.sleep(receiver.delay)
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", f"{receiver.base}/elsewhere")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.url = f"{self.base}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def delivery_ids(self) -> list[str]:
-        with self.lock:
-            return [r["headers"]["Waypoint-Delivery"] for r in self.requests]
 
 
 @pytest.fixture
@@ -121,14 +71,6 @@ async def worker():
     w = DeliveryWorker(retry_seconds=0.05, allow_private=True, yield_to_requests=False)
     yield w
     await w.aclose()
-
-
-async def subscribe(client, actor, url, events=("goal.created",)) -> dict:
-    r = await client.post(
-        "/v1/webhooks", json={"url": url, "events": list(events)}, headers=actor.headers
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 async def new_goal(client, actor, title="Walk") -> dict:
@@ -491,25 +433,9 @@ async def test_two_workers_deliver_each_delivery_once(allow_private, client, mak
     assert set(counts.values()) == {1}
 
 
-def start_server(**env) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [WAYPOINT, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "WAYPOINT_WEBHOOKS_ALLOW_PRIVATE": "true", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return server, base
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None, "the server stopped"
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.1)
+def server_env(**settings: str) -> dict[str, str]:
+    """The suite's environment (its test database), loopback receivers allowed."""
+    return {**os.environ, "WAYPOINT_WEBHOOKS_ALLOW_PRIVATE": "true", **settings}
 
 
 async def wait_for(condition, seconds=30.0):
@@ -520,58 +446,50 @@ async def wait_for(condition, seconds=30.0):
 
 
 async def test_a_server_killed_after_the_commit_delivers_after_restart(
-    app_instance, receiver, sync_engine
+    app_instance, receiver, sync_engine, serve
 ):
     """The first server answers 201 and is killed at once (its worker is off, so nothing can
     have been sent); the event committed with the goal is fanned out and delivered by the next
     server's worker, started by the app's lifespan."""
-    server, base = start_server(WAYPOINT_WEBHOOK_WORKER="false")
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            email = "killed@example.com"
-            r = await http.post(
-                "/v1/auth/register",
-                json={"email": email, "password": PASSWORD, "display_name": "K", "role": "client"},
+    server = serve(server_env(WAYPOINT_WEBHOOK_WORKER="false"), migrate=False)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        email = "killed@example.com"
+        r = await http.post(
+            "/v1/auth/register",
+            json={"email": email, "password": PASSWORD, "display_name": "K", "role": "client"},
+        )
+        assert r.status_code == 201, r.text
+        token = (
+            await http.post(
+                "/v1/auth/token",
+                data={"grant_type": "password", "username": email, "password": PASSWORD},
             )
-            assert r.status_code == 201, r.text
-            token = (
-                await http.post(
-                    "/v1/auth/token",
-                    data={"grant_type": "password", "username": email, "password": PASSWORD},
-                )
-            ).json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
-            hook = await http.post(
-                "/v1/webhooks",
-                json={"url": receiver.url, "events": ["goal.created"]},
-                headers=auth,
-            )
-            assert hook.status_code == 201, hook.text
-            goal = await http.post("/v1/goals", json={"title": "Survive"}, headers=auth)
-            assert goal.status_code == 201, goal.text
-        server.send_signal(signal.SIGKILL)
-        server.wait(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        hook = await http.post(
+            "/v1/webhooks",
+            json={"url": receiver.url, "events": ["goal.created"]},
+            headers=auth,
+        )
+        assert hook.status_code == 201, hook.text
+        goal = await http.post("/v1/goals", json={"title": "Survive"}, headers=auth)
+        assert goal.status_code == 201, goal.text
+    server.stop(signal.SIGKILL)
     assert receiver.requests == []
     with sync_engine.connect() as conn:  # the event committed with the goal, not yet fanned out
         assert conn.execute(sa.text("SELECT count(*) FROM webhook_events")).scalar() == 1
         assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 0
 
-    server, base = start_server(WAYPOINT_WEBHOOK_POLL_SECONDS="30")
-    try:
-        await wait_for(lambda: len(receiver.requests) == 1)
-        body = json.loads(receiver.requests[0]["body"])
-        assert body["data"]["id"] == goal.json()["id"]
-        # A commit in this process wakes its worker at once (the poll interval is 30 s here).
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            r = await http.post("/v1/goals", json={"title": "Again"}, headers=auth)
-            assert r.status_code == 201
-        await wait_for(lambda: len(receiver.requests) == 2, seconds=5)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    server = serve(server_env(WAYPOINT_WEBHOOK_POLL_SECONDS="30"), migrate=False)
+    await wait_for(lambda: len(receiver.requests) == 1)
+    body = json.loads(receiver.requests[0]["body"])
+    assert body["data"]["id"] == goal.json()["id"]
+    # A commit in this process wakes its worker at once (the poll interval is 30 s here).
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        r = await http.post("/v1/goals", json={"title": "Again"}, headers=auth)
+        assert r.status_code == 201
+    await wait_for(lambda: len(receiver.requests) == 2, seconds=5)
+    server.stop()
     with sync_engine.connect() as conn:
         statuses = conn.execute(sa.text("SELECT status FROM webhook_deliveries")).scalars().all()
     assert statuses == ["delivered", "delivered"]

@@ -5,7 +5,7 @@ client and a therapist (linked, with a goal and a step, so that paths have somet
 then runs Schemathesis once with each one's token: every phase, a fixed seed, a bounded number
 of examples. Checks and their exceptions are in `schemathesis.toml` next to this file.
 
-    .venv/bin/python -m tests.fuzz.run_schemathesis [--max-examples N] [--seed S]
+    .venv/bin/python -m tests.support.fuzz.run_schemathesis [--max-examples N] [--seed S]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import running_server, server_env
+from tests.support.servers import running_server, server_env
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -34,8 +34,8 @@ def server(var: Path) -> Iterator[str]:
     env = server_env(
         var, login_failures_per_account="1000000", login_failures_per_address="1000000"
     )
-    with running_server(env) as base:
-        yield base
+    with running_server(env) as served:
+        yield served.url
 
 
 def account(http: httpx.Client, role: str) -> str:
