@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from pathlib import Path
 
-APP = Path(__file__).resolve().parent.parent / "app"
+from tests.support.paths import ROOT
+
+APP = ROOT / "app"
 
 
 def app_sources() -> dict[str, str]:

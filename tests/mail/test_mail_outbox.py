@@ -21,8 +21,8 @@ from app.mail.outbox import queue_mail
 from app.mail.sender import MaildirSender, SmtpSender, parse_smtp_url
 from app.mail.worker import MailWorker, retry_delay
 from app.models import MailMessage
-from tests.mail import FakeClock, SmtpServer, text_of
-from tests.servers import free_port
+from tests.support.mail import FakeClock, SmtpServer, text_of
+from tests.support.servers import free_port
 
 CONTEXT = {"display_name": "Ada", "link": "http://app.test/reset-password?token=abc_DEF-123"}
 
