@@ -98,7 +98,7 @@ def create_app() -> FastAPI:
     install_fault_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_response)
     add_routes(app, *ROUTERS)
-    # Not in the OpenAPI document: an operator's endpoint (README, "Operating Waypoint").
+    # Not in the OpenAPI document: an operator's endpoint (docs/operators.md, "Metrics").
     app.add_route(
         "/metrics",
         metrics_endpoint(allowed_networks(settings.metrics_allow), SCRAPE_HOOKS),

@@ -1,6 +1,6 @@
 """A goal as a FHIR R4 ``Goal``: one function, from the goal's own GET document.
 
-The table of the mapping is in the README ("FHIR R4"). Codes come from R4's value sets:
+The table of the mapping is in docs/integrators.md ("FHIR R4"). Codes come from R4's value sets:
 ``goal-status`` (lifecycleStatus), ``goal-achievement`` and ``goal-priority``.
 """
 

@@ -53,7 +53,7 @@ async def metadata(request: Request) -> Response:
     openapi_extra=NO_422,
 )
 async def read_goal(goal: ReadableGoal, principal: Reader, session: SessionDep) -> Response:
-    """A goal you may see as a FHIR Goal (the README has the mapping)."""
+    """A goal you may see as a FHIR Goal (docs/integrators.md has the mapping)."""
     resource = service.read_goal(session, principal, goal)
     return fhir_response(resource, headers={"ETag": f'W/"{goal.version}"'})
 

@@ -29,21 +29,21 @@ from tests.support.paths import ROOT
 from tests.support.webhooks import Receiver, subscribe
 from tests.support.worlds import PASSWORD
 
-README = ROOT / "README.md"
+GUIDE = ROOT / "docs" / "integrators.md"
 WAYPOINT = str(Path(sys.executable).with_name("waypoint"))
 
 
-def readme_signature_check():
-    """The receiver's function exactly as the README shows it."""
-    text = README.read_text()
+def documented_signature_check():
+    """The receiver's function exactly as docs/integrators.md shows it."""
+    text = GUIDE.read_text()
     match = re.search(r"<!-- webhook-signature-check.*?-->\n```python\n(.*?)```", text, re.S)
-    assert match, "the README lost its signature check"
+    assert match, "docs/integrators.md lost its signature check"
     namespace: dict = {}
     exec(match.group(1), namespace)
     return namespace["verify_waypoint_signature"]
 
 
-verify_waypoint_signature = readme_signature_check()
+verify_waypoint_signature = documented_signature_check()
 
 
 @pytest.fixture
