@@ -30,6 +30,7 @@ from app.core.metrics import (
     metrics_endpoint,
 )
 from app.core.openapi import build_openapi
+from app.core.query_bounds import QueryStringLimitMiddleware
 from app.core.security import dummy_password_hash
 from app.idempotency.service import IdempotentReplay, replay_response
 from app.wiring import BACKGROUND_WORKERS, BEFORE_COMMIT, SCRAPE_HOOKS, SESSION_LISTENERS
@@ -130,6 +131,7 @@ def create_app() -> FastAPI:
         max_wait_ms=settings.max_queue_wait_ms,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(QueryStringLimitMiddleware)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

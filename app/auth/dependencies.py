@@ -19,6 +19,9 @@ from app.core.sessions import WRITE_METHODS
 from app.models import PersonalAccessToken, User
 
 PAT_PREFIX = "wpt_"
+# Our access tokens are well under a kilobyte. A longer one is not ours, and is refused before
+# it is decoded: uvicorn bounds no header's size, so the token's is the only bound on that work.
+MAX_TOKEN_CHARS = 4096
 
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="/v1/auth/token",
@@ -57,6 +60,8 @@ async def authenticate(
         return cached[1]
     if not token:
         raise Unauthorized("A bearer token is required.")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise Unauthorized("The token is not valid.")
     if token.startswith(PAT_PREFIX):
         principal = await _principal_from_personal_token(request, token)
     else:

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Form, Request, Response, status
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from app.auth import service
 from app.auth.dependencies import CurrentPrincipal
-from app.auth.routing import domain_router
+from app.auth.routing import PublicRoute, domain_router
 from app.auth.schemas import (
     CreatePersonalTokenRequest,
     OAuthError,
@@ -52,17 +54,24 @@ def _oauth_error(error: str, description: str, headers: dict[str, str] | None = 
     )
 
 
-@public_router.post(
-    "/auth/token",
-    operation_id="auth_token",
-    response_model=TokenResponse,
-    responses={
-        400: {"model": OAuthError, "description": "RFC 6749 error"},
-        **problem_responses(429),
-    },
-    # Every field is optional and a string: what is missing or wrong is an RFC 6749 error.
-    openapi_extra={NO_VALIDATION_ERROR: True},
-)
+class TokenRoute(PublicRoute):
+    """A form the token endpoint cannot even read (too many fields, a broken multipart body)
+    is ``invalid_request`` too, in RFC 6749's words like every other malformed request."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def oauth_errors(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HTTPException as exc:
+                if exc.status_code != 400:
+                    raise
+                return _oauth_error("invalid_request", str(exc.detail))
+
+        return oauth_errors
+
+
 async def token(
     request: Request,
     session: SessionDep,
@@ -125,6 +134,22 @@ async def token(
         body.model_dump(),
         headers={"Cache-Control": "no-store", "Pragma": "no-cache", **throttle_headers},
     )
+
+
+public_router.add_api_route(
+    "/auth/token",
+    token,
+    methods=["POST"],
+    route_class_override=TokenRoute,
+    operation_id="auth_token",
+    response_model=TokenResponse,
+    responses={
+        400: {"model": OAuthError, "description": "RFC 6749 error"},
+        **problem_responses(429),
+    },
+    # Every field is optional and a string: what is missing or wrong is an RFC 6749 error.
+    openapi_extra={NO_VALIDATION_ERROR: True},
+)
 
 
 def _is_form(request: Request) -> bool:

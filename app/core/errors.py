@@ -138,6 +138,7 @@ STATUS_SLUGS = {
     409: ("conflict", "Conflict"),
     412: ("precondition-failed", "Precondition failed"),
     413: ("payload-too-large", "Payload too large"),
+    414: ("uri-too-long", "URI too long"),
     415: ("unsupported-media-type", "Unsupported media type"),
     422: ("validation-error", "Validation failed"),
     429: ("rate-limited", "Too many requests"),

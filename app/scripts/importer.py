@@ -23,6 +23,10 @@ COLUMNS = (
     "priority", "target_date", "review_every_days", "visibility", "client_id",
 )  # fmt: skip
 UPDATABLE = tuple(c for c in COLUMNS if c not in ("external_id", "client_id"))
+# Rows are read into memory before the first request (to show progress against the total), so
+# a file's size is bounded here: a caseload's goals are counted in hundreds, and a larger
+# import is split into files. A cell is bounded by the csv module (131,072 characters).
+MAX_ROWS = 100_000
 
 
 class BadFile(Exception):
@@ -61,6 +65,8 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
         line = reader.line_num + 1
         try:
             for row in reader:
+                if len(rows) == MAX_ROWS:
+                    raise BadFile(f"more than {MAX_ROWS} rows: split the file")
                 cells = {k: v.strip() for k, v in row.items() if k in COLUMNS and v and v.strip()}
                 rows.append((line, cells))
                 line = reader.line_num + 1

@@ -12,7 +12,7 @@ import httpx
 from jsonschema import Draft202012Validator, FormatChecker
 
 # Statuses answered before routing, whose bodies the problem schema still describes.
-_OUTSIDE_ROUTES = {404, 405, 413, 503}
+_OUTSIDE_ROUTES = {404, 405, 413, 414, 503}
 
 
 class ContractViolation(AssertionError):
@@ -65,7 +65,8 @@ class ResponseContract:
         declared = operation.get("responses", {})
         spec = declared.get(str(status)) or declared.get(f"{status // 100}XX")
         if spec is None:
-            if status in (405, 413, 503):  # answered by middleware or the router, not the route
+            # Answered by middleware or the router, not the route.
+            if status in (405, 413, 414, 503):
                 self._check_problem(response)
                 return
             raise ContractViolation(
