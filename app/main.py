@@ -14,10 +14,12 @@ from fastapi.routing import APIRoute
 from sqlalchemy import event as sa_event
 
 from app.api import ROUTERS, add_routes
+from app.auth.sessions import account_is_gone
 from app.core.admission import AdmissionMiddleware
 from app.core.background import BackgroundWorker, running_background_workers
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import settings_or_exit
+from app.core.constraints import install_constraint_answers
 from app.core.docs import install_docs
 from app.core.engines import dispose_engines
 from app.core.errors import install_error_handlers
@@ -33,6 +35,7 @@ from app.core.openapi import build_openapi
 from app.core.query_bounds import QueryStringLimitMiddleware
 from app.core.security import dummy_password_hash
 from app.idempotency.service import IdempotentReplay, replay_response
+from app.models import metadata
 from app.wiring import BACKGROUND_WORKERS, BEFORE_COMMIT, SCRAPE_HOOKS, SESSION_LISTENERS
 
 DESCRIPTION = """
@@ -97,6 +100,7 @@ def create_app() -> FastAPI:
     _listen(SESSION_LISTENERS)
     install_error_handlers(app)
     install_fault_handlers(app)
+    install_constraint_answers(app, metadata, account_is_gone)
     app.add_exception_handler(IdempotentReplay, replay_response)
     add_routes(app, *ROUTERS)
     # Not in the OpenAPI document: an operator's endpoint (docs/operators.md, "Metrics").

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import anyio
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import PAT_PREFIX, Principal
@@ -63,12 +62,15 @@ class ThrottleState:
 # --- accounts -------------------------------------------------------------------------------
 
 
+async def _email_taken(session: AsyncSession, email_key: str) -> bool:
+    return await session.scalar(sa.select(User.id).where(User.email_key == email_key)) is not None
+
+
 async def register(session: AsyncSession, data: RegisterRequest) -> User:
     email_key = data.email.lower()
     # Hash before the first statement, so the write transaction is not held open meanwhile.
     password_hash = await anyio.to_thread.run_sync(hash_password, data.password)
-    exists = await session.scalar(sa.select(User.id).where(User.email_key == email_key))
-    if exists is not None:
+    if await _email_taken(session, email_key):
         raise Conflict("An account with this e-mail already exists.")
     user = User(
         email=data.email,
@@ -79,10 +81,7 @@ async def register(session: AsyncSession, data: RegisterRequest) -> User:
         password_hash=password_hash,
     )
     session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError:  # a concurrent registration won the race
-        raise Conflict("An account with this e-mail already exists.") from None
+    await session.flush()  # a concurrent registration of the e-mail: app.core.constraints
     return user
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.reads import fetch_rows
 from app.core.sessions import new_session
-from app.models import AuthSession
+from app.models import AuthSession, User
 
 LIVE_SECONDS = 1.0
 _MAX_REMEMBERED = 50_000
@@ -71,3 +71,13 @@ def forget_sessions(session_ids: list[uuid.UUID] | None = None) -> None:
         return
     for session_id in session_ids:
         _live.pop(session_id, None)
+
+
+_ACCOUNT = sa.select(User.id).where(User.id == sa.bindparam("user_id"))
+
+
+async def account_is_gone(user_id: uuid.UUID) -> bool:
+    """Whether an account no longer exists (erased while one of its requests was writing),
+    looked up in a short read of its own: the request's transaction has ended by then."""
+    async with new_session(write=False) as reader:
+        return not await fetch_rows(reader, _ACCOUNT, {"user_id": user_id})

@@ -13,7 +13,6 @@ import secrets
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -87,14 +86,13 @@ async def redeem_invite(session: AsyncSession, principal: Principal, code: str) 
     if already is not None:
         raise Conflict("You are already linked with this therapist.")
     link_id = new_id()
-    try:
-        await session.execute(
-            sa.insert(CareLink).values(
-                id=link_id, therapist_id=therapist_id, client_id=principal.user_id, created_at=now
-            )
+    # A concurrent acceptance of another invite of the same therapist, or an erased account,
+    # makes the database refuse the link: answered by app.core.constraints.
+    await session.execute(
+        sa.insert(CareLink).values(
+            id=link_id, therapist_id=therapist_id, client_id=principal.user_id, created_at=now
         )
-    except IntegrityError:
-        raise Conflict("You are already linked with this therapist.") from None
+    )
     record_link_change(session, therapist_id, principal.user_id)
     return (await _links(session, sa.and_(CareLink.id == link_id), 1))[0]
 

@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accesslog.service import record_access
@@ -145,10 +144,9 @@ async def create_goal(
     }
     goal = types.SimpleNamespace(**row)
     document = goal_document(goal)
-    try:
-        await insert_goal_with_change(session, row, announce=_event("goal.created", goal, document))
-    except IntegrityError:
-        raise Conflict("This client already has a goal with that external_id.") from None
+    # A concurrent request can still take the external_id, or erase the client, before the
+    # insert: the database refuses it, answered by app.core.constraints.
+    await insert_goal_with_change(session, row, announce=_event("goal.created", goal, document))
     _log(session, principal, goal, "create")
     return document
 
@@ -192,10 +190,7 @@ async def update_goal(
         setattr(goal, name, value)
     goal.version += 1
     goal.updated_at = now
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("This client already has a goal with that external_id.") from None
+    await session.flush()  # a concurrent taker of the external_id: app.core.constraints
     if completing:
         await celebrate_completed(
             session, goal_id=goal.id, client_id=goal.client_id, title=goal.title, now=now
