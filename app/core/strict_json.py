@@ -96,6 +96,8 @@ def read_as_json(content_type: str | None) -> bool:
     """Whether FastAPI reads a body with this ``Content-Type`` as JSON: the very rule it
     applies (``fastapi.routing``), so no JSON body reaches its parser unchecked. Without a
     content type FastAPI does not read JSON (its strict content type default)."""
+    if content_type == "application/json":
+        return True  # nearly every request: no header parsing needed
     if not content_type:
         return False
     message = email.message.Message()
