@@ -267,6 +267,37 @@ async def test_a_parameter_given_twice_is_422(client, world):
     assert (await client.get("/v1/me?x=1&x=2", headers=headers)).status_code == 200
 
 
+def query_parameters(document: dict, ids: dict[str, str]) -> list[tuple[str, str, dict]]:
+    """(url, parameter name, operation) for every query parameter of every GET."""
+    found = []
+    for path, item in document["paths"].items():
+        operation = item.get("get")
+        for parameter in (operation or {}).get("parameters", []):
+            if parameter["in"] == "query":
+                found.append((fill_path(path, ids), parameter["name"], operation))
+    return found
+
+
+async def test_every_query_parameter_given_twice_is_refused(client, world, document):
+    parameters = query_parameters(document, world["ids"])
+    assert len(parameters) >= 20
+    for url, name, operation in parameters:
+        r = await client.get(
+            url, params=[(name, "1"), (name, "1")], headers=caller_for(world, operation)
+        )
+        if url.startswith("/v1/fhir/"):  # FHIR's own error resource
+            assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome"
+        else:
+            assert assert_problem(r, 422)["errors"][0]["loc"] == ["query", name], (url, name)
+
+
+@pytest.mark.parametrize("value", ["9" * 8000, "-" + "9" * 8000, "a" * 8000, "%" * 2000, "1e999"])
+async def test_huge_query_values_never_answer_5xx(client, world, document, value):
+    for url, name, operation in query_parameters(document, world["ids"]):
+        r = await client.get(url, params={name: value}, headers=caller_for(world, operation))
+        assert r.status_code in (200, 400, 414, 422), (url, name, r.text)
+
+
 async def test_fhir_answers_a_repeated_parameter_with_an_outcome(client, world):
     r = await client.get(
         f"/v1/fhir/Goal?patient={world['client'].id}&patient={world['client'].id}",
