@@ -10,6 +10,7 @@ comments").
 from fastapi import APIRouter, FastAPI
 
 from app.accesslog import router as accesslog
+from app.account import router as account
 from app.auth import router as auth
 from app.carelinks import router as carelinks
 from app.dashboard import router as dashboard
@@ -28,6 +29,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     auth.public_router,
     auth.router,
+    account.public_router,
+    account.router,
     sync.router,  # early: a follower with nothing new is a hot, cheap request
     privacy.router,
     accesslog.router,

@@ -8,6 +8,7 @@ from fastapi import Form, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from app.account import service as account_service
 from app.auth import service
 from app.auth.dependencies import CurrentPrincipal
 from app.auth.routing import PublicRoute, domain_router
@@ -42,8 +43,10 @@ router = domain_router(tags=["auth"])
     responses=problem_responses(409, 422),
 )
 async def register(data: RegisterRequest, session: SessionDep) -> UserOut:
-    """Create a client or therapist account."""
-    return UserOut.model_validate(await service.register(session, data))
+    """Create a client or therapist account; a link to verify its address goes to it."""
+    user = await service.register(session, data)
+    await account_service.send_verification(session, user)
+    return UserOut.model_validate(user)
 
 
 def _oauth_error(error: str, description: str, headers: dict[str, str] | None = None) -> Response:
@@ -113,7 +116,12 @@ async def token(
             if not username or password is None:
                 raise service.OAuthProblem("invalid_request", "username and password are required.")
             tokens, throttle = await service.password_login(
-                session, username=username, password=password, scope=scope, address=address
+                session,
+                username=username,
+                password=password,
+                scope=scope,
+                address=address,
+                user_agent=_printable(request.headers.get("user-agent")),
             )
             throttle_headers = service.rate_headers(throttle)
         elif grant_type == "refresh_token":
@@ -150,6 +158,13 @@ public_router.add_api_route(
     # Every field is optional and a string: what is missing or wrong is an RFC 6749 error.
     openapi_extra={NO_VALIDATION_ERROR: True},
 )
+
+
+def _printable(value: str | None) -> str | None:
+    """A header as the list of sessions shows it: control characters dropped."""
+    if not value:
+        return None
+    return "".join(ch for ch in value if ch.isprintable()) or None
 
 
 def _is_form(request: Request) -> bool:

@@ -29,6 +29,10 @@ class UserOut(ResponseBody):
     role: RoleName
     timezone: str
     created_at: dt.datetime
+    email_verified: bool = Field(
+        description="Whether a link sent to `email` was followed (at registration, on demand "
+        "with `POST /v1/me/verify-email`, or by confirming a change of address)."
+    )
 
 
 class UpdateMeRequest(RequestBody):

@@ -32,6 +32,7 @@ from app.models import AuthSession, LoginFailure, PersonalAccessToken, RefreshTo
 REFRESH_PREFIX = "wpr_"
 EMAIL_KEY_MAX = 320  # the column widths of login_failures
 ADDRESS_MAX = 64
+USER_AGENT_MAX = 255
 
 
 class OAuthProblem(Exception):
@@ -151,7 +152,13 @@ async def login_throttle(session: AsyncSession, email_key: str, address: str) ->
 
 
 async def password_login(
-    session: AsyncSession, *, username: str, password: str, scope: str | None, address: str
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    scope: str | None,
+    address: str,
+    user_agent: str | None = None,
 ) -> tuple[IssuedTokens, ThrottleState]:
     email_key = username.strip().lower()[:EMAIL_KEY_MAX]
     # Read in a short transaction of its own: Argon2 is slow on purpose and must not run while
@@ -164,11 +171,7 @@ async def password_login(
             )
         ).first()
     if throttle.remaining <= 0:
-        metrics.LOGIN_THROTTLED.inc()
-        raise RateLimited(
-            "Too many failed logins. Try again later.",
-            headers=_rate_headers(throttle) | {"Retry-After": str(throttle.reset_seconds)},
-        )
+        raise throttled(throttle)
     # An unknown e-mail is verified against a dummy hash: same cost, same answer.
     ok = await anyio.to_thread.run_sync(
         verify_password, password, account.password_hash if account else None
@@ -184,9 +187,35 @@ async def password_login(
         )
     granted = _granted_scopes(account.role, scope)
     family_id = uuid.uuid4()
-    session.add(AuthSession(id=family_id, user_id=account.id))
+    session.add(
+        AuthSession(
+            id=family_id,
+            user_id=account.id,
+            user_agent=user_agent[:USER_AGENT_MAX] if user_agent else None,
+            last_used_at=utcnow(),
+        )
+    )
     tokens = await _issue(session, account.id, account.role, granted, family_id)
     return tokens, throttle
+
+
+def throttled(throttle: ThrottleState) -> RateLimited:
+    """The 429 of a login refused while the failed-login throttle holds."""
+    metrics.LOGIN_THROTTLED.inc()
+    return RateLimited(
+        "Too many failed logins. Try again later.",
+        headers=_rate_headers(throttle) | {"Retry-After": str(throttle.reset_seconds)},
+    )
+
+
+async def count_failed_login(email_key: str, address: str) -> None:
+    """A wrong password given outside the token endpoint (changing the password or the
+    address) counts as a failed login, in a transaction of its own: the request itself
+    answers an error and writes nothing."""
+    metrics.LOGIN_FAILURES.inc()
+    async with new_session(write=True) as writer:
+        writer.add(LoginFailure(email_key=email_key[:EMAIL_KEY_MAX], address=address[:ADDRESS_MAX]))
+        await writer.commit()
 
 
 def _rate_headers(state: ThrottleState) -> dict[str, str]:
@@ -260,6 +289,9 @@ async def refresh_login(
             keep_on_error(session)  # the family stays revoked although this answers 400
         raise OAuthProblem("invalid_grant", "The refresh token is not valid.")
     family_id, user_id, granted = claimed
+    await session.execute(
+        sa.update(AuthSession).where(AuthSession.id == family_id).values(last_used_at=now)
+    )
     role = await session.scalar(sa.select(User.role).where(User.id == user_id))
     if role is None:
         raise OAuthProblem("invalid_grant", "The refresh token is not valid.")

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.accesslog.service import record_access
+from app.account.service import require_verified_therapist
 from app.auth.dependencies import Principal
 from app.carelinks.schemas import CareLinkOut, InviteOut, Party
 from app.changes.service import record_link_change
@@ -44,6 +45,7 @@ def new_code() -> str:
 
 
 async def create_invite(session: AsyncSession, principal: Principal) -> InviteOut:
+    await require_verified_therapist(session, principal)
     code = new_code()
     now = utcnow()
     expires_at = now + INVITE_TTL

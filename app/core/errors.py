@@ -101,6 +101,17 @@ class RateLimited(ProblemError):
     status, slug, title = 429, "rate-limited", "Too many requests"
 
 
+class InvalidAccountToken(ProblemError):
+    """A link's token that opens nothing on this route: used, expired, superseded, unknown,
+    of another kind, or malformed."""
+
+    status, slug, title = 400, "invalid-token", "Invalid token"
+
+
+class EmailNotVerified(ProblemError):
+    status, slug, title = 403, "email-not-verified", "E-mail address not verified"
+
+
 class ServiceUnavailable(ProblemError):
     """The database is unreachable, slow or locked, or the worker is overloaded: nothing was
     done, and the same request may succeed after ``Retry-After`` seconds."""

@@ -2,6 +2,8 @@
 
 from app.models.base import SQLModel, new_id  # noqa: I001  (sets the naming convention first)
 from app.models.access_log import AccessLogEntry
+from app.models.account_request import AccountRequest
+from app.models.account_token import AccountToken
 from app.models.auth_session import AuthSession
 from app.models.care_invite import CareInvite
 from app.models.care_link import CareLink
@@ -24,6 +26,8 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AccessLogEntry",
+    "AccountRequest",
+    "AccountToken",
     "AuthSession",
     "CareInvite",
     "CareLink",

@@ -13,4 +13,8 @@ class AuthSession(SQLModel, table=True):
     id: uuid.UUID = Field(primary_key=True)  # the family_id of its refresh tokens
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     created_at: dt.datetime = timestamp()
+    # Shown in the account's list of sessions: the device that logged in, and when the session
+    # last logged in or refreshed its tokens (using an access token writes nothing).
+    user_agent: str | None = Field(default=None, max_length=255)
+    last_used_at: dt.datetime | None = timestamp(nullable=True)
     revoked_at: dt.datetime | None = timestamp(nullable=True)

@@ -1,3 +1,5 @@
+import sqlalchemy as sa
+
 from app.models.base import Field, SQLModel, dt, id_field, timestamp, uuid
 
 
@@ -11,5 +13,7 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=16)
     timezone: str = Field(default="UTC", max_length=64)
     password_hash: str = Field(max_length=255)
+    # Set when a link sent to ``email`` came back (verification, or a confirmed change).
+    email_verified: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: dt.datetime = timestamp()
     updated_at: dt.datetime = timestamp()

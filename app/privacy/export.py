@@ -38,7 +38,8 @@ Render = Callable[[Any], dict[str, Any]]
 
 def _user(u: Any) -> dict[str, Any]:
     return {"id": u.id, "email": u.email, "display_name": u.display_name, "role": u.role,
-            "timezone": u.timezone, "created_at": u.created_at}  # fmt: skip
+            "timezone": u.timezone, "created_at": u.created_at,
+            "email_verified": u.email_verified}  # fmt: skip
 
 
 def _link(row: Any) -> dict[str, Any]:

@@ -112,6 +112,7 @@ async def test_me_answers_the_callers_account(client, make_user):
             "role": role,
             "timezone": timezone,
             "created_at": body["created_at"],
+            "email_verified": False,
         }
 
 

@@ -65,6 +65,11 @@ async def test_every_text_field_of_every_body_refuses_control_characters(
                     content=json.dumps(body).encode(),
                     headers={**JSON_BODY, **caller_for(world, operation)},
                 )
+                if field == ("token",):
+                    # A link's token is judged by its route, never a validation error.
+                    assert_problem(r, 400, "invalid-token")
+                    tried += 1
+                    continue
                 problem = assert_problem(r, 422, "validation-error")
                 located = [e["loc"] for e in problem["errors"]]
                 assert any(loc[:2] == ["body", field[0]] for loc in located), (

@@ -98,6 +98,13 @@ async def test_the_oauth2_password_flow_is_declared_with_every_scope(document):
 async def test_authenticated_operations_say_so(document):
     (scheme_name,) = document["components"]["securitySchemes"]
     public = {"/v1/auth/register", "/v1/auth/token", "/healthz", "/readyz", "/v1/fhir/metadata"}
+    # The links sent by e-mail are followed without a login.
+    public |= {
+        "/v1/auth/password-reset",
+        "/v1/auth/password-reset/confirm",
+        "/v1/auth/verify-email",
+        "/v1/auth/confirm-email",
+    }
     for method, path, operation in operations(document):
         if path in public:
             assert "security" not in operation, (method, path)

@@ -77,3 +77,28 @@ class FakeClock:
 
     def advance(self, **delta: float) -> None:
         self.now += dt.timedelta(**delta)
+
+
+class Inbox:
+    """Mail as the account flows send it: the mail worker hands the outbox to ``server`` (a
+    real SMTP server) on each ``fetch``; ``for_(address)`` is what that address received."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        from app.mail.sender import SmtpSender, parse_smtp_url
+        from app.mail.worker import MailWorker
+
+        self.server = server
+        self.worker = MailWorker(sender=SmtpSender(parse_smtp_url(server.url)))
+
+    async def fetch(self) -> list[EmailMessage]:
+        while await self.worker.run_once():
+            pass
+        return self.server.received()
+
+    async def for_(self, address: str) -> list[EmailMessage]:
+        return [m for m in await self.fetch() if m["To"] == address]
+
+    async def last_token(self, address: str, page: str) -> str:
+        messages = [m for m in await self.for_(address) if f"/{page}?token=" in text_of(m)]
+        assert messages, f"no {page} message for {address}"
+        return link_token(messages[-1], page)
