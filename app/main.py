@@ -36,7 +36,13 @@ from app.core.query_bounds import QueryStringLimitMiddleware
 from app.core.security import dummy_password_hash
 from app.idempotency.service import IdempotentReplay, replay_response
 from app.models import metadata
-from app.wiring import BACKGROUND_WORKERS, BEFORE_COMMIT, SCRAPE_HOOKS, SESSION_LISTENERS
+from app.wiring import (
+    AFTER_REGISTRATION,
+    BACKGROUND_WORKERS,
+    BEFORE_COMMIT,
+    SCRAPE_HOOKS,
+    SESSION_LISTENERS,
+)
 
 DESCRIPTION = """
 Waypoint turns "what would you like to have achieved?" into goals, small steps, regular
@@ -97,6 +103,7 @@ def create_app() -> FastAPI:
     )
     install_docs(app)
     app.state.before_commit = BEFORE_COMMIT  # the unit of work's hooks, in order
+    app.state.after_registration = AFTER_REGISTRATION
     _listen(SESSION_LISTENERS)
     install_error_handlers(app)
     install_fault_handlers(app)

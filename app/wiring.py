@@ -8,12 +8,14 @@ only once it is named here (the routers are listed in ``app.api.ROUTERS``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.accesslog.service import write_access_log
+from app.account.service import send_verification
 from app.changes.service import write_changes
 from app.core.background import BackgroundWorker
 from app.core.metrics import ScrapeHook, keep_metrics_fresh
@@ -34,6 +36,11 @@ BEFORE_COMMIT: tuple[BeforeCommit, ...] = (
     write_access_log,  # who else read or changed a client's data
     outbox_writer(load_documents),  # the webhook deliveries of the events services recorded
     store_idempotent_response,  # last: the response an Idempotency-Key replays
+)
+
+# What a new account sets off, in the registration's transaction: (session, user) each.
+AFTER_REGISTRATION: tuple[Callable[[AsyncSession, Any], Awaitable[None]], ...] = (
+    send_verification,  # the link that verifies the address (app.account)
 )
 
 # Long-running tasks every worker process runs beside its requests (``app.core.background``).

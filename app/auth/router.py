@@ -8,7 +8,6 @@ from fastapi import Form, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from app.account import service as account_service
 from app.auth import service
 from app.auth.dependencies import CurrentPrincipal
 from app.auth.routing import PublicRoute, domain_router
@@ -42,10 +41,12 @@ router = domain_router(tags=["auth"])
     response_model=UserOut,
     responses=problem_responses(409, 422),
 )
-async def register(data: RegisterRequest, session: SessionDep) -> UserOut:
+async def register(data: RegisterRequest, request: Request, session: SessionDep) -> UserOut:
     """Create a client or therapist account; a link to verify its address goes to it."""
     user = await service.register(session, data)
-    await account_service.send_verification(session, user)
+    # What else a new account sets off (the verification link), listed in ``app.wiring``.
+    for hook in request.app.state.after_registration:
+        await hook(session, user)
     return UserOut.model_validate(user)
 
 
