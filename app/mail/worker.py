@@ -112,7 +112,9 @@ class MailWorker:
                 )
             ).all()
             await session.commit()
-        return list(rows)
+        # In the order they were queued (RETURNING keeps no order): of two links of one kind,
+        # the newer, the only valid one, arrives last.
+        return sorted(rows, key=lambda row: (row.created_at, row.id))
 
     async def _record(self, claimed: Sequence[Any], outcomes: Sequence[Outcome]) -> None:
         now = self.clock()
