@@ -270,3 +270,29 @@ async def test_refused_headers_and_addresses(app_instance):
             await queue_mail(session, to="a@example.com", template="../x", context=CONTEXT)
         with pytest.raises(KeyError):  # a value missing from the context
             await queue_mail(session, to="a@example.com", template="password_reset", context={})
+
+
+async def test_metrics_count_sent_and_failed_and_show_the_oldest_waiting(
+    client, smtp_settings, sync_engine
+):
+    def value(text: str, name: str) -> float:
+        lines = [line for line in text.splitlines() if line.startswith(name)]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+    before = (await client.get("/metrics")).text
+    await queue(2)
+    with sync_engine.begin() as conn:  # queued a minute ago
+        minute_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        conn.execute(sa.update(MailMessage.__table__).values(created_at=minute_ago))
+    waiting = (await client.get("/metrics")).text
+    assert value(waiting, "waypoint_mail_pending") == 2
+    assert 60 <= value(waiting, "waypoint_mail_oldest_waiting_seconds") < 120
+    smtp_settings.replies.append("554 5.7.1 refused")
+    assert await MailWorker().run_once() == 2
+    after = (await client.get("/metrics")).text
+    assert value(after, "waypoint_mail_pending") == 0
+    assert value(after, "waypoint_mail_oldest_waiting_seconds") == 0
+    sent = 'waypoint_mail_sent_total{template="password_reset"}'
+    failed = 'waypoint_mail_failed_total{template="password_reset"}'
+    assert value(after, sent) - value(before, sent) == 1
+    assert value(after, failed) - value(before, failed) == 1
