@@ -11,9 +11,9 @@ import time
 import httpx
 import sqlalchemy as sa
 
-from tests.mail import SmtpServer, link_token
-from tests.servers import LiveServer
-from tests.worlds import PASSWORD
+from tests.support.mail import SmtpServer, link_token
+from tests.support.servers import LiveServer
+from tests.support.worlds import PASSWORD
 
 
 async def wait_for(condition, seconds: float) -> None:

@@ -9,8 +9,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from tests.mail import Inbox, SmtpServer, text_of
-from tests.worlds import PASSWORD, assert_problem, login
+from tests.support.mail import Inbox, SmtpServer, text_of
+from tests.support.worlds import PASSWORD, assert_problem, login
 
 NEW_PASSWORD = "a much newer passphrase"
 

@@ -20,7 +20,7 @@ from app.mail import sender as sender_module
 from app.mail.outbox import queue_mail
 from app.mail.sender import SmtpSender, parse_smtp_url
 from app.mail.worker import MailWorker
-from tests.mail import SmtpServer
+from tests.support.mail import SmtpServer
 
 USER, PASSWORD = "mailer@example.com", "p@ss:word/1"
 

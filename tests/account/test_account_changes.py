@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mail import Inbox, SmtpServer, text_of
-from tests.worlds import PASSWORD, assert_problem, link, login
+from tests.support.mail import Inbox, SmtpServer, text_of
+from tests.support.worlds import PASSWORD, assert_problem, link, login
 
 NEW_PASSWORD = "a much newer passphrase"
 
