@@ -5,6 +5,7 @@ outbox), and within seconds of a commit."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 
@@ -12,7 +13,6 @@ import httpx
 import sqlalchemy as sa
 
 from tests.support.mail import SmtpServer, link_token
-from tests.support.servers import LiveServer
 from tests.support.worlds import PASSWORD
 
 
@@ -32,17 +32,15 @@ def register(base: str, email: str) -> None:
     assert r.status_code == 201, r.text
 
 
-async def test_a_server_killed_after_the_commit_sends_after_restart_once(app_instance, sync_engine):
+async def test_a_server_killed_after_the_commit_sends_after_restart_once(
+    app_instance, sync_engine, serve
+):
     smtp = SmtpServer().start()
     try:
-        server = LiveServer(workers=1, env={"WAYPOINT_MAIL_WORKER": "false",
-                                            "WAYPOINT_SMTP_URL": smtp.url})  # fmt: skip
-        try:
-            register(server.url, "killed@example.com")
-            server.process.send_signal(signal.SIGKILL)
-            server.process.wait(timeout=30)
-        finally:
-            server.stop()
+        env = {**os.environ, "WAYPOINT_SMTP_URL": smtp.url}
+        server = serve({**env, "WAYPOINT_MAIL_WORKER": "false"})
+        register(server.url, "killed@example.com")
+        assert server.stop(signal.SIGKILL) == -signal.SIGKILL
         assert smtp.received() == []
         with sync_engine.connect() as conn:
             status = conn.execute(sa.text("SELECT status FROM mail_messages")).scalars().all()
@@ -50,20 +48,17 @@ async def test_a_server_killed_after_the_commit_sends_after_restart_once(app_ins
 
         # Two worker processes, each with its mail worker; the poll is 30 s, so what is sent
         # at once was found at start-up, and what follows a commit was woken by it.
-        env = {"WAYPOINT_SMTP_URL": smtp.url, "WAYPOINT_MAIL_POLL_SECONDS": "30"}
-        server = LiveServer(workers=2, env=env)
-        try:
-            await wait_for(lambda: len(smtp.received()) == 1, 20)
-            (message,) = smtp.received()
-            assert message["To"] == "killed@example.com"
-            assert link_token(message, "verify-email")
-            started = time.monotonic()
-            register(server.url, "second@example.com")
-            await wait_for(lambda: len(smtp.received()) == 2, 10)
-            assert time.monotonic() - started < 10
-            await asyncio.sleep(1.0)  # a duplicate would arrive now
-        finally:
-            server.stop()
+        server = serve({**env, "WAYPOINT_MAIL_POLL_SECONDS": "30"}, workers=2)
+        await wait_for(lambda: len(smtp.received()) == 1, 20)
+        (message,) = smtp.received()
+        assert message["To"] == "killed@example.com"
+        assert link_token(message, "verify-email")
+        started = time.monotonic()
+        register(server.url, "second@example.com")
+        await wait_for(lambda: len(smtp.received()) == 2, 10)
+        assert time.monotonic() - started < 10
+        await asyncio.sleep(1.0)  # a duplicate would arrive now
+        server.stop()
         assert [m["To"] for m in smtp.received()] == ["killed@example.com", "second@example.com"]
         with sync_engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT status, attempts FROM mail_messages")).all()
