@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.clock import utcnow
 from app.core.sqlite_inline import sqlite_inline, sqlite_transaction_connection, sqlite_value
 from app.core.unit_of_work import CommitContext
-from app.models import Change, Encouragement, Goal, Review, Step
+from app.models import Change, Encouragement, Goal, Review, Step, User
 
 _PENDING = "waypoint.pending_changes"
 _EXPANSIONS = "waypoint.pending_change_expansions"
@@ -80,12 +80,26 @@ def client_lock_key(client_id: uuid.UUID) -> int:
 def with_goal_change(insert: sa.Insert) -> sa.Insert:
     """PostgreSQL: ``insert`` of one new goal (its parameters named after its columns) and the
     goal's ``upsert`` change as one statement: one round trip fewer on the hottest write. The
-    client's lock is taken shared, as the before-commit hook takes it. Extra parameters:
-    ``change_lock`` (``client_lock_key`` of the client) and ``change_at``."""
+    client's lock is taken shared, as the before-commit hook takes it, once the client's
+    ``users`` row is held (``FOR KEY SHARE``, as the foreign key check would hold it). Extra
+    parameters: ``change_lock`` (``client_lock_key`` of the client) and ``change_at``."""
     changes = Change.__table__
-    lock = sa.select(
-        sa.func.pg_advisory_xact_lock_shared(sa.bindparam("change_lock", type_=sa.BigInteger()))
-    ).subquery("lock")
+    users = User.__table__
+    # The client's row first, then the client's lock (docs/hardening-concurrency.md): a
+    # subquery with a locking clause is run as its own step, before the lock is asked for.
+    owner = (
+        sa.select(users.c.id)
+        .where(users.c.id == sa.bindparam("client_id", type_=users.c.id.type))
+        .with_for_update(read=True, key_share=True)
+        .subquery("owner")
+    )
+    lock = (
+        sa.select(
+            sa.func.pg_advisory_xact_lock_shared(sa.bindparam("change_lock", type_=sa.BigInteger()))
+        )
+        .select_from(owner)
+        .subquery("lock")
+    )
     row = sa.select(
         sa.bindparam("client_id", type_=changes.c.client_id.type),
         sa.literal("goal"),

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import Principal
 from app.core.errors import NotFound, ValidationFailed
 from app.core.schemas import parse_object_id
-from app.models import CareLink, Goal
+from app.models import CareLink, Goal, User
 
 # A caller's user id: a value, or a ``bindparam`` in a statement built once.
 CallerId = uuid.UUID | sa.BindParameter[uuid.UUID]
@@ -55,6 +55,18 @@ def deletable_goals(principal: Principal) -> sa.ColumnElement[bool]:
     return sa.and_(readable_goals(principal), Goal.created_by == principal.user_id)
 
 
+# Run for the goal row as it is read, before that row is locked: so a write under a goal holds
+# its client's row (``FOR KEY SHARE``, what the foreign key checks of the write take anyway)
+# first, then the goal's.
+_client_row_held = (
+    sa.select(User.id)
+    .where(User.id == Goal.client_id)
+    .with_for_update(read=True, key_share=True)
+    .correlate(Goal)
+    .exists()
+)
+
+
 async def goal_from_path(
     session: AsyncSession,
     principal: Principal,
@@ -66,14 +78,16 @@ async def goal_from_path(
     """Load a goal the caller may see (or the stricter ``clause``); 404 otherwise.
 
     ``for_update`` locks the row on PostgreSQL so that step positions, counters and versions
-    change one writer at a time (SQLite writers are already serialized).
+    change one writer at a time (SQLite writers are already serialized), and holds the
+    client's ``users`` row before it: the order in which an account's erasure takes them
+    (docs/hardening-concurrency.md).
     """
     gid = goal_id if isinstance(goal_id, uuid.UUID) else parse_object_id(goal_id)
     query = sa.select(Goal).where(
         Goal.id == gid, clause if clause is not None else readable_goals(principal)
     )
     if for_update:
-        query = query.with_for_update()
+        query = query.where(_client_row_held).with_for_update(of=Goal)
     goal = (
         await session.execute(query.execution_options(populate_existing=True))
     ).scalar_one_or_none()
