@@ -1,9 +1,10 @@
 """Database faults answer 503 problem+json with ``Retry-After``, not 500 and not a hang.
 
-A refused or lost connection, a connect or statement timeout, an exhausted pool and a SQLite
-database locked by another process all mean "nothing was done, try again shortly": a client or
-a load balancer can tell that from a bug (500). Anything else the database reports (a broken
-statement, a constraint nobody expected) stays a 500.
+A refused or lost connection, a connect or statement timeout, an exhausted pool, a SQLite
+database locked by another process and a transaction the database kept aborting (deadlock,
+serialization failure: retried by the unit of work first) all mean "nothing was done, try
+again shortly": a client or a load balancer can tell that from a bug (500). Anything else the
+database reports (a broken statement, a constraint nobody expected) stays a 500.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ RETRY_AFTER_SECONDS = 2  # a restart or failover usually takes a few seconds
 _UNAVAILABLE_CLASSES = ("08", "53")  # connection exception, insufficient resources
 _UNAVAILABLE_CODES = {"57P01", "57P02", "57P03"}  # admin shutdown, crash, starting up
 _STATEMENT_TIMEOUT = "57014"  # query_canceled: statement_timeout
+# Deadlock, serialization failure: the unit of work already ran the request again a few times.
+_ABORTED = {"40P01", "40001"}
 
 
 class DatabaseBusy(Exception):
@@ -47,6 +50,8 @@ def fault_kind(exc: BaseException, request: Request | None = None) -> str | None
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate == _STATEMENT_TIMEOUT:
         return "timeout"
+    if sqlstate in _ABORTED:
+        return "aborted"
     if sqlstate and (sqlstate.startswith(_UNAVAILABLE_CLASSES) or sqlstate in _UNAVAILABLE_CODES):
         return "unavailable"
     if exc.connection_invalidated:

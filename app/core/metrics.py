@@ -57,6 +57,7 @@ from app.core.logging import route_template
 log = structlog.get_logger("waypoint.metrics")
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 SHED_ROUTE = "shed"  # the route label of requests refused by admission (not routed)
+RESPONSE_STARTED = "waypoint.response_started"  # in the scope once the response has begun
 
 GaugeMode = Literal["livesum", "liveall", "max", "min", "sum", "all", "mostrecent"]
 
@@ -89,8 +90,14 @@ DB_CHECKED_OUT = gauge(
 DB_ERRORS = Counter(
     "waypoint_db_errors",
     "Database faults answered 503 (connect, connection_lost, timeout, pool_timeout, "
-    "unavailable, locked).",
+    "unavailable, locked, aborted).",
     ("kind",),
+)
+TRANSACTION_RETRIES = Counter(
+    "waypoint_transaction_retries",
+    "Requests run again because the database aborted their transaction (sqlstate 40P01: "
+    "deadlock, 40001: serialization failure).",
+    ("sqlstate",),
 )
 # -- logins ---------------------------------------------------------------------------------
 LOGIN_FAILURES = Counter(
@@ -223,6 +230,7 @@ class RequestMetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                scope[RESPONSE_STARTED] = True  # from now on the request cannot be run again
             await send(message)
 
         try:

@@ -13,15 +13,24 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.deadlines import Deadlines, request_connections
 from app.core.errors import problem_responses
+from app.core.metrics import RESPONSE_STARTED, TRANSACTION_RETRIES
 from app.core.sessions import WRITE_METHODS, lost_connection, new_session
 
 _KEEP_ON_ERROR = "waypoint.keep_on_error"
+# PostgreSQL aborts one transaction of a deadlock (40P01) or of a conflict a serializable or
+# repeatable-read transaction cannot resolve (40001). Nothing of it happened, so running the
+# request again from its first statement is what the client would have done, only sooner.
+# SQLite has no equivalent here: writers take the lock at BEGIN IMMEDIATE, so "database is
+# locked" only comes after the whole busy timeout, and repeating that wait helps nobody.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+MAX_TRANSACTION_RETRIES = 3
 
 
 @dataclass
@@ -63,9 +72,18 @@ def commit_state(request: Request) -> dict[str, Any]:
     return request.state.commit_state
 
 
+def retryable_sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a deadlock or serialization failure, else None."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return None
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code if code in RETRYABLE_SQLSTATES else None
+
+
 async def _run(request: Request, handler: Callable[[Request], Awaitable[Response]]) -> Response:
     write = request.method in WRITE_METHODS
     may_retry = not write
+    retries_left = MAX_TRANSACTION_RETRIES
     hooks: Sequence[BeforeCommit] = request.app.state.before_commit
     while True:
         session = new_session(write=write)
@@ -89,6 +107,11 @@ async def _run(request: Request, handler: Callable[[Request], Awaitable[Response
                 may_retry = False
                 await session.bind.dispose()  # its other connections are lost too
                 continue
+            sqlstate = retryable_sqlstate(exc)
+            if sqlstate and retries_left and not passed and not request.scope.get(RESPONSE_STARTED):
+                retries_left -= 1
+                TRANSACTION_RETRIES.labels(sqlstate).inc()
+                continue  # the body was read once and is kept by the request
             raise
         finally:
             await session.close()
@@ -106,7 +129,10 @@ class UnitOfWorkRoute(APIRoute):
     """Every API route: one session per request, committed before the response leaves.
 
     A GET whose connection turns out to be lost is run once more, on a fresh pool: nothing of
-    it was acknowledged, and reading again is harmless.
+    it was acknowledged, and reading again is harmless. Any request whose transaction was
+    aborted by a deadlock or a serialization failure is run again from the start, at most
+    ``MAX_TRANSACTION_RETRIES`` times, while nothing of its response has been sent
+    (docs/hardening-concurrency.md).
 
     The database work of a request has a deadline (``request_deadline_seconds``): past it, the
     request's PostgreSQL connections are cut and it answers 503 (app/core/faults.py). Every
