@@ -1,45 +1,55 @@
 """Admission: at most N requests of a worker are being served at once; the rest wait their turn
-in arrival order.
+in arrival order, and a request that could not be answered within ``max_wait`` is refused.
 
-Without it every request a worker accepts starts at once and they take turns on the event loop
-at each await (a database round trip, a pool checkout). Under load that is unfair: a request
-can wait several rounds of everybody else's work, and waits for a pooled connection are not
-served in order. Measured with 50 connections on one PostgreSQL worker (bench/README.md), a
-page of goals had p99 at 2-3 times p50; with 10 admitted at a time the p99 fell to 1.3-1.6
-times p50, and throughput rose (fewer database sessions competing for the same cores).
+Without a limit every request a worker accepts starts at once and they take turns on the event
+loop at each await (a database round trip, a pool checkout). Under load that is unfair: a
+request can wait several rounds of everybody else's work, and waits for a pooled connection are
+not served in order. With a few admitted at a time the slowest answers come much closer to the
+typical ones and fewer database sessions compete for the same cores (bench/README.md, "Overload
+and mixed load"). The limit also keeps a worker from asking its pools for more connections than
+they hold.
 
-The limit also keeps a worker from asking its pools for more connections than they hold.
+Load shedding. A request waits in two places before its first line runs: in the event loop
+(every task ready before it goes first; on SQLite a page of goals runs start to end without
+yielding, so there the whole backlog waits in the loop), and here, for a turn. Each part is
+estimated:
 
-Load shedding: the queue is bounded by the time a request would wait. A request waits in two
-places: in the event loop, before its first line runs (every task ready before it goes first;
-on SQLite a page of goals runs start to end without yielding, so there the whole backlog waits
-here), and here, for a turn.
+- the loop's part from its lag, how late a timer that should run every ``LAG_PROBE_SECONDS``
+  runs. Sustained lag is the least of the last ``SUSTAINED_PROBES`` probes' (a lone stall, a
+  garbage collection or a thread preempted on a busy machine, is not overload). On SQLite
+  admitted requests run start to end inside one turn of the loop, so a turn that has admitted
+  ``BURST`` requests since the last probe counts as lag how overdue that probe is now: the lag
+  is seen while the turn lasts, not after it;
+- the wait for a turn from the number waiting and the running average of the time a request
+  holds its turn.
 
-- The loop's share is estimated from its lag, how late a timer that should run every 20 ms
-  runs, in two ways. Sustained lag: the least of the last three probes' (a lone stall, a
-  garbage collection or a thread preempted on a busy machine, is not overload; a loop late
-  three times in a row is: with two, one request of 11,854 of the light mixed load was
-  refused on PostgreSQL). Live lag, on SQLite's account: admitted requests run start to end inside
-  one turn of the loop there, so 400 requests read in one turn were admitted one after the
-  other (the turn limit never binds when each finishes before the next starts) and that turn
-  lasted 100-400 ms before any probe could say so. A turn in which ``BURST`` requests have
-  been admitted since the last probe counts as lag how overdue that probe is now. A request
-  waits several turns of a lagging loop (until its socket is read, until its task starts, then
-  each await); ``LOOP_TURNS`` (8) was measured, not derived: with 400 connections on one
-  SQLite worker, assuming 2 turns gave an admitted p99 of 400 ms, 8 gave 60 ms (client side,
-  ``make bench``). The lag of one probe alone (a decaying maximum, before) refused 17 and 122
-  requests of a light mixed load (``make bench``, 130 rps on two workers) at each stall.
-- The wait for a turn is estimated from the number waiting and the average time a request
-  holds its turn. That is a mean and waits spread well beyond it, so a request queues only when
-  three times the estimate fits: on one PostgreSQL worker under 400 connections, queueing up
-  to the estimate itself gave an admitted p99 of 289 ms with the default 250 ms bound, twice
-  it 193-249 ms, three times 141 ms (and more requests admitted, 670/s against 510/s).
+The rule has two strengths, and the worker only uses the strict one under real overload:
 
-A request whose waits together exceed ``max_wait`` is refused without waiting for a turn (503 +
-``Retry-After``; answered after a paced delay, see ``_shed``), and one that has waited
-``max_wait`` for a turn after all is refused then. A refusal costs a fraction of a millisecond,
-so under overload the backlog drains, the admitted keep their latency and the excess learns at
-once that it should come back.
+- **relaxed** (always): refuse when the plain estimate, ``RELAXED_LOOP_TURNS`` turns of the
+  lagging loop plus the mean wait for a turn, exceeds ``SURGE`` times ``max_wait``: hopeless
+  even if the estimate were twice too high. Anything less waits for its turn, and if it does
+  wait ``max_wait`` after all it is refused then: proof that the worker is overloaded. A worker
+  that keeps up with its load (a fixed number of clients, each waiting for its answer) has a
+  queue that cannot outgrow the clients; a moment's slowdown (a slow query, a busy machine)
+  raises the estimate for a while, but not the waits beyond the bound.
+- **strict** (while overloaded): refuse when ``LOOP_TURNS`` turns of the lagging loop plus
+  ``QUEUE_SPREAD`` times the mean wait exceeds ``max_wait``. Waits spread well beyond their
+  mean, and when far more requests arrive than the worker serves, every admitted request waits
+  at the edge of what the rule lets in; only this margin keeps the slowest admitted answers
+  inside the bound. Both factors were chosen by running the overload rows of ``make bench``
+  (bench/README.md).
+
+The worker is overloaded for ``OVERLOAD_HOLD_SECONDS`` after the relaxed rule refused a request
+or a request waited ``max_wait`` for a turn after all, and for as long after that as the strict
+rule keeps refusing at least half of what arrives. The strict rule alone, applied always,
+refused a few percent of a load the worker answered well within the bound (issue 18), and so
+did the plain estimate against the bound itself (a short run of slow requests raised it): the
+margins are for overload, not for the ordinary spread of a busy worker.
+
+A refused request gets 503 + ``Retry-After`` (answered after a paced delay, see ``_shed``); one
+that has waited ``max_wait`` for a turn after all is refused then. A refusal costs little, so
+under overload the backlog drains, the admitted keep their latency and the excess learns at
+once that it should come back. docs/hardening-concurrency.md describes the rule for operators.
 
 ``/healthz``, ``/readyz`` and ``/metrics`` never queue: they tell an operator or a load balancer
 how the worker is doing, which matters most when it is saturated.
@@ -77,8 +87,61 @@ _SMOOTHING = 0.05
 LAG_PROBE_SECONDS = 0.02
 SUSTAINED_PROBES = 3  # a lag counts when this many probes in a row saw it
 BURST = 8  # admissions since the last probe that make an overdue turn a burst
-LOOP_TURNS = 8  # turns of a lagging loop a request waits (measured, see the module's docstring)
-QUEUE_SPREAD = 3.0  # the longest waits for a turn against the estimated mean
+# Turns of a lagging loop a request waits before it reaches admission: its bytes are read in
+# one, its task starts in the next (relaxed); under overload the backlog makes it several more
+# (strict; found with the SQLite overload row, where the whole backlog waits in the loop).
+RELAXED_LOOP_TURNS = 2
+SURGE = 2.0  # how far beyond the bound the plain estimate goes before a request is hopeless
+LOOP_TURNS = 8
+QUEUE_SPREAD = 3.0  # the longest waits for a turn against the estimated mean (strict rule)
+OVERLOAD_HOLD_SECONDS = 1.0
+# Weight of each decision in the share of requests refused (about the last 50 decisions).
+_REFUSED_SMOOTHING = 0.02
+
+
+class ShedRule:
+    """Whether a request arriving now is refused: the relaxed rule always, the strict one
+    while the worker is overloaded (see the module's docstring). Time is given by the caller,
+    so the rule is tested with a fake clock."""
+
+    def __init__(self, limit: int, max_wait: float) -> None:
+        self.limit = limit
+        self.max_wait = max_wait
+        self.service_seconds = 0.0  # running average of the time a request holds its turn
+        self.refused_share = 0.0  # running share of arrivals refused
+        self.overloaded_until = float("-inf")
+
+    def expected_wait(self, waiting: int) -> float:
+        """The mean wait for a turn of a request arriving behind ``waiting`` others."""
+        return (waiting + 1) * self.service_seconds / self.limit
+
+    def overloaded(self, now: float) -> bool:
+        return now < self.overloaded_until
+
+    def refuse(self, now: float, lag: float, waiting: int | None) -> bool:
+        """``waiting``: how many wait for a turn, or None when a turn is free."""
+        queue = 0.0 if waiting is None else self.expected_wait(waiting)
+        if RELAXED_LOOP_TURNS * lag + queue > SURGE * self.max_wait:
+            self.overloaded_until = now + OVERLOAD_HOLD_SECONDS
+            return self._count(refused=True)
+        if self.overloaded(now) and LOOP_TURNS * lag + QUEUE_SPREAD * queue > self.max_wait:
+            self._count(refused=True)
+            if self.refused_share >= 0.5:  # still far more arrive than the worker serves
+                self.overloaded_until = now + OVERLOAD_HOLD_SECONDS
+            return True
+        return self._count(refused=False)
+
+    def timed_out(self, now: float) -> None:
+        """A request waited ``max_wait`` for a turn after all: the estimate fell short."""
+        self.overloaded_until = now + OVERLOAD_HOLD_SECONDS
+        self._count(refused=True)
+
+    def served(self, held: float) -> None:
+        self.service_seconds += _SMOOTHING * (held - self.service_seconds)
+
+    def _count(self, refused: bool) -> bool:
+        self.refused_share += _REFUSED_SMOOTHING * (refused - self.refused_share)
+        return refused
 
 
 _in_flight = 0
@@ -94,19 +157,15 @@ class AdmissionMiddleware:
         self.app = app
         self.limit = limit
         self.max_wait = max_wait_ms / 1000
+        self.rule = ShedRule(limit, self.max_wait)
         self._turns: asyncio.Semaphore | None = None  # made on first use, on the serving loop
         self.waiting = 0
         self.active = 0
-        self._service_seconds = 0.0  # running average of the time a request holds its turn
         self.loop_lag = 0.0  # the sustained lag: the least of the last probes'
         self._recent_lags: collections.deque[float] = collections.deque(maxlen=SUSTAINED_PROBES)
         self._probe_due = float("inf")  # when the next lag probe should run (loop time)
         self._admitted_since_probe = 0
         metrics.watch_queue(self)
-
-    def expected_wait(self) -> float:
-        """How long a request arriving now would wait for a turn, by the running average."""
-        return (self.waiting + 1) * self._service_seconds / self.limit
 
     def current_lag(self) -> float:
         """The sustained lag or, in a turn of the loop that has admitted a burst of requests
@@ -141,26 +200,22 @@ class AdmissionMiddleware:
             _in_flight -= 1
 
     async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNQUEUED_PATHS:
-            await self.app(scope, receive, send)
-            return
         if self._turns is None:
             self._turns = asyncio.Semaphore(self.limit)  # first come, first served (3.11+)
             self._start_lag_probe()
         turns = self._turns
-        loop_wait = LOOP_TURNS * self.current_lag()
-        if loop_wait > self.max_wait:  # waited too long in the loop already
+        loop = asyncio.get_running_loop()
+        queueing = turns.locked()  # every turn taken: this request would wait for one
+        if self.rule.refuse(loop.time(), self.current_lag(), self.waiting if queueing else None):
             await self._shed(scope, send, paced=True)
             return
-        if turns.locked():  # every turn taken: queue, unless the wait would be too long
-            if loop_wait + QUEUE_SPREAD * self.expected_wait() > self.max_wait:
-                await self._shed(scope, send, paced=True)
-                return
+        if queueing:
             self.waiting += 1
             try:
                 async with asyncio.timeout(self.max_wait):
                     await turns.acquire()
             except TimeoutError:
+                self.rule.timed_out(loop.time())
                 await self._shed(scope, send)
                 return
             finally:
@@ -175,8 +230,7 @@ class AdmissionMiddleware:
         finally:
             turns.release()
             self.active -= 1
-            held = time.perf_counter() - started
-            self._service_seconds += _SMOOTHING * (held - self._service_seconds)
+            self.rule.served(time.perf_counter() - started)
 
     async def _shed(self, scope: Scope, send: Send, paced: bool = False) -> None:
         scope["waypoint.shed"] = True
@@ -185,13 +239,10 @@ class AdmissionMiddleware:
             # Refused without waiting for a turn, but answered after a delay of a fifth to
             # two fifths of the bound: a client that ignores Retry-After and asks again at
             # once (a load generator, a naive retry loop) would otherwise turn refusals into a
-            # storm of cheap requests that starves the admitted ones. Measured with 400 wrk
-            # connections on one PostgreSQL worker: 7,000 refusals a second, 130 admitted (p99
-            # 491 ms in the server) without pacing. The delay is random: refused together,
-            # answered together, back together, a herd that came in waves of 400 requests
-            # read in one turn of the loop (503 p99 550-650 ms with a fixed delay of half the
-            # bound). On one SQLite worker, 503 p99 was 298-311 ms with a delay of a quarter
-            # to half the bound, 257-260 ms with a fifth to two fifths (admitted p99 71-80 ms).
+            # storm of cheap requests that starves the admitted ones. The delay is random:
+            # refused together, answered together and back together, such clients came in
+            # waves as large as the backlog. bench/README.md ("Overload and mixed load")
+            # keeps what each choice did to the overload row.
             await asyncio.sleep(self.max_wait * random.uniform(0.2, 0.4))
         # Fresh messages each time: outer middlewares add headers to the message they are given.
         await send({"type": "http.response.start", "status": 503, "headers": [*_SHED_HEADERS]})
