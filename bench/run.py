@@ -41,7 +41,13 @@ from bench.load import BIG_CLIENT_EMAIL, load, reset_schema, upgrade_schema  # n
 from bench.mixed import USERS as MIXED_USERS  # noqa: E402
 from bench.mixed import mixed_checks, mixed_rows, run_mixed  # noqa: E402
 from bench.overload import CONNECTIONS as OVERLOAD_CONNECTIONS  # noqa: E402
-from bench.overload import overload_checks, run_overload  # noqa: E402
+from bench.overload import (  # noqa: E402
+    STEADY_CONNECTIONS,
+    overload_checks,
+    run_overload,
+    run_steady,
+    steady_checks,
+)
 from bench.receivers import Receivers  # noqa: E402
 from bench.server import (  # noqa: E402
     CpuMeter,
@@ -360,6 +366,8 @@ def bench_database(
         found = checks(results, created_after - created_before, webhooks)
         found += sync_export_checks(results, walk, export)
     extra_md = []
+    if opts["steady"]:
+        extra_md.append(steady_scenario(name, url, many_file, opts, found))
     if opts["overload"]:
         extra_md.append(overload_scenario(name, url, many_file, opts, found))
     if opts["mixed"]:
@@ -513,6 +521,22 @@ def overload_scenario(name: str, url: str, tokens: Path, opts: dict, found: list
     return (
         f"overload ({name}): {r.wrk.rps:,.0f} answers/s, statuses {r.wrk.statuses}, "
         f"wrk p50/p99 of all answers {r.wrk.p50_ms:.1f}/{r.wrk.p99_ms:.1f} ms\n"
+    )
+
+
+def steady_scenario(name: str, url: str, tokens: Path, opts: dict, found: list[Check]) -> str:
+    console.print(
+        f"  steady: {STEADY_CONNECTIONS} connections, one worker, default settings, "
+        f"{opts['steady_duration']:.0f} s"
+    )
+    r = run_steady(
+        opts["wrk"], url, BENCH_ENV, VAR / f"server-{name}-steady.log", tokens,
+        opts["steady_duration"], opts["nice"],
+    )  # fmt: skip
+    found.extend(Check(*row) for row in steady_checks(r))
+    return (
+        f"steady ({name}): {r.wrk.rps:,.0f} answers/s, statuses {r.wrk.statuses}, "
+        f"wrk p50/p99 {r.wrk.p50_ms:.1f}/{r.wrk.p99_ms:.1f} ms\n"
     )
 
 
@@ -706,6 +730,10 @@ def main(
     core: Annotated[
         bool, typer.Option(help="The six scenarios of issue 3 (ceiling, list, ..., create).")
     ] = True,
+    steady: Annotated[
+        bool, typer.Option(help="50 connections on one worker: nothing may be shed.")
+    ] = True,
+    steady_duration: Annotated[float, typer.Option(help="Seconds of steady load.")] = 10,
     overload: Annotated[bool, typer.Option(help="400 connections on one worker: shedding.")] = True,
     overload_duration: Annotated[float, typer.Option(help="Seconds of overload.")] = 10,
     mixed: Annotated[
@@ -737,6 +765,8 @@ def main(
         "reuse": reuse,
         "nice": nice,
         "core": core,
+        "steady": steady,
+        "steady_duration": steady_duration,
         "overload": overload,
         "overload_duration": overload_duration,
         "mixed": mixed,
