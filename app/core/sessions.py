@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.engines import get_engine, get_read_engine
 
+# A request with one of these methods gets a write session (on SQLite: BEGIN IMMEDIATE).
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
