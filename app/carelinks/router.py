@@ -1,5 +1,5 @@
 """Care invites and links: a therapist invites, the client accepts, either ends the link
-(docs/integrators.md, "Care links")."""
+(docs/integrators.md, "Care links: who sees what")."""
 
 from __future__ import annotations
 

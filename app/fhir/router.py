@@ -1,4 +1,4 @@
-"""FHIR R4 (docs/integrators.md, "FHIR"): goals as FHIR ``Goal`` resources, in
+"""FHIR R4 (docs/integrators.md, "FHIR R4"): goals as FHIR ``Goal`` resources, in
 ``application/fhir+json``."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Export and erase of one's own account (docs/integrators.md, "Privacy")."""
+"""Export and erase of one's own account (docs/integrators.md, "Privacy:
+access log, export, erasure")."""
 
 from __future__ import annotations
 

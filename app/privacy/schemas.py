@@ -1,4 +1,5 @@
-"""The export document: everything of one's own account (docs/integrators.md, "Privacy")."""
+"""The export document: everything of one's own account (docs/integrators.md, "Privacy:
+access log, export, erasure")."""
 
 from __future__ import annotations
 

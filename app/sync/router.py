@@ -1,5 +1,5 @@
 """``GET /v1/sync``: the feed scripts and offline-first apps follow (docs/integrators.md,
-"Sync")."""
+"Sync: following every change")."""
 
 from __future__ import annotations
 

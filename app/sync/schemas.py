@@ -1,4 +1,4 @@
-"""The sync feed's page (docs/integrators.md, "Sync")."""
+"""The sync feed's page (docs/integrators.md, "Sync: following every change")."""
 
 from __future__ import annotations
 
