@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import anyio
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.account import repository
@@ -292,10 +291,7 @@ async def confirm_email(session: AsyncSession, token: str) -> None:
         True,
         now,
     )
-    try:
-        await session.flush()
-    except IntegrityError:  # taken by a concurrent registration
-        raise Conflict("Another account took this e-mail address meanwhile.") from None
+    await session.flush()  # a concurrent registration of the address: app.core.constraints
 
 
 # --- verified addresses ---------------------------------------------------------------------

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from app.core.constraints import CONFLICTS, violation_of
 from app.core.sessions import new_session
 from app.models import CareLink, Goal, User, metadata
-from tests.support.worlds import assert_problem, link, new_goal
+from tests.support.mail import Inbox, SmtpServer
+from tests.support.worlds import PASSWORD, assert_problem, link, new_goal
 
 
 def unique_names() -> set[str]:
@@ -215,3 +216,39 @@ async def test_an_unexpected_constraint_is_a_fault_not_a_conflict(
     assert_problem(r, 500, "internal-error")
     with sync_engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(Goal.__table__)) == 1
+
+
+@pytest.fixture
+async def inbox(app_instance):
+    server = SmtpServer().start()
+    yield Inbox(server)
+    server.stop()
+
+
+async def test_an_address_confirmed_after_another_account_took_it_is_409(
+    client, make_user, monkeypatch, inbox
+):
+    from app.account import repository
+
+    user = await make_user("client")
+    new = "wanted@example.com"
+    r = await client.post(
+        "/v1/me/email", json={"new_email": new, "current_password": PASSWORD}, headers=user.headers
+    )
+    assert r.status_code == 202, r.text
+    token = await inbox.last_token(new, "confirm-email")
+    r = await client.post(
+        "/v1/auth/register",
+        json={"email": new, "password": "a long passphrase", "display_name": "Quick",
+              "role": "client"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+
+    async def free(*_: Any) -> bool:  # the check passed before the registration committed
+        return False
+
+    monkeypatch.setattr(repository, "email_key_taken", free)
+    r = await client.post("/v1/auth/confirm-email", json={"token": token})
+    problem = assert_problem(r, 409, "conflict")
+    assert problem["detail"] == "An account with this e-mail already exists."
+    assert (await client.get("/v1/me", headers=user.headers)).json()["email"] == user.email
