@@ -5,6 +5,7 @@ was the caller's own account), anything else a fault, never a conflict it was no
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,6 +33,18 @@ def unique_names() -> set[str]:
 
 def test_every_mapped_constraint_is_a_unique_one_of_the_schema():
     assert set(CONFLICTS) <= unique_names()
+
+
+def test_no_module_but_the_handler_reads_integrity_errors():
+    """A service that catches ``IntegrityError`` itself reads every violation as its one
+    conflict (what a goal created during an erasure got): the handler tells them apart."""
+    root = Path(__file__).resolve().parents[2] / "app"
+    readers = [
+        str(path.relative_to(root.parent))
+        for path in sorted(root.rglob("*.py"))
+        if "IntegrityError" in path.read_text(encoding="utf-8")
+    ]
+    assert readers == ["app/core/constraints.py"]
 
 
 # --- the names, read from real driver errors on both databases --------------------------------
