@@ -25,6 +25,7 @@ from app.mail.outbox import forget_queued_mail, wake_mail_workers
 from app.mail.queue_metrics import measure_mail_queue
 from app.mail.worker import send_mail
 from app.resources import load_documents
+from app.retention.worker import sweep_retention
 from app.webhooks.outbox import forget_written_deliveries, outbox_writer, wake_delivery_workers
 from app.webhooks.queue_metrics import measure_delivery_queue
 from app.webhooks.worker import deliver_webhooks
@@ -48,6 +49,7 @@ BACKGROUND_WORKERS: tuple[BackgroundWorker, ...] = (
     keep_metrics_fresh,  # this process's request metrics into the shared values
     deliver_webhooks,  # the webhook delivery queue (off with WAYPOINT_WEBHOOK_WORKER=false)
     send_mail,  # the mail outbox (off with WAYPOINT_MAIL_WORKER=false)
+    sweep_retention,  # deletes what only grows (docs/retention.md; WAYPOINT_RETENTION_WORKER)
 )
 
 # Gauges measured at each scrape of ``GET /metrics`` (``app.core.metrics``).

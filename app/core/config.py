@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     argon2_parallelism: int = 4
 
     max_body_bytes: int = 1024 * 1024
-    idempotency_ttl_hours: int = 24
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
     # Per worker process and pool (PostgreSQL: one pool for reads, one for writes); keep
     # workers x 2 x (pool + overflow) under PostgreSQL's max_connections.
     db_pool_size: int = Field(default=15, ge=1)
@@ -97,6 +97,23 @@ class Settings(BaseSettings):
     # queued one wakes it at once); false: this process runs no mail worker.
     mail_poll_seconds: float = Field(default=1.0, gt=0)
     mail_worker: bool = True
+
+    # Retention (app/retention, docs/retention.md): how long rows that only grow are kept.
+    # Delivered or failed webhook deliveries, after their last attempt.
+    webhook_retention_days: int = Field(default=30, ge=1)
+    # Sent or given-up mail messages, after their last attempt.
+    mail_retention_days: int = Field(default=30, ge=1)
+    # Refresh tokens, logins, care invites and personal tokens past their expiry or revocation.
+    auth_retention_days: int = Field(default=30, ge=1)
+    # The sync feed's change rows; a follower whose cursor is older starts over (410). Below a
+    # month, a follower used once a month would start over every time.
+    sync_retention_days: int = Field(default=90, ge=30)
+    # Seconds between two sweeps of a worker; rows deleted per transaction.
+    retention_sweep_seconds: float = Field(default=600, gt=0)
+    retention_batch_size: int = Field(default=500, ge=1, le=5000)
+    # false: this process runs no retention sweep (another process does).
+    retention_worker: bool = True
+    enable_bench_routes: bool = False
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -81,6 +81,12 @@ class Conflict(ProblemError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class CursorExpired(ProblemError):
+    """A sync cursor older than the history the server keeps: start over without it."""
+
+    status, slug, title = 410, "cursor-expired", "Cursor expired"
+
+
 class PreconditionFailed(ProblemError):
     status, slug, title = 412, "precondition-failed", "Precondition failed"
 
@@ -147,6 +153,7 @@ STATUS_SLUGS = {
     405: ("method-not-allowed", "Method not allowed"),
     406: ("not-acceptable", "Not acceptable"),
     409: ("conflict", "Conflict"),
+    410: ("gone", "Gone"),
     412: ("precondition-failed", "Precondition failed"),
     413: ("payload-too-large", "Payload too large"),
     414: ("uri-too-long", "URI too long"),

@@ -17,6 +17,7 @@ from app.models.personal_access_token import PersonalAccessToken
 from app.models.refresh_token import RefreshToken
 from app.models.review import Review
 from app.models.step import Step
+from app.models.sync_horizon import SyncHorizon
 from app.models.user import User
 from app.models.webhook import Webhook
 from app.models.webhook_delivery import WebhookDelivery
@@ -41,6 +42,7 @@ __all__ = [
     "RefreshToken",
     "Review",
     "Step",
+    "SyncHorizon",
     "User",
     "Webhook",
     "WebhookDelivery",

@@ -12,6 +12,7 @@ class RefreshToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     scope: str = Field(max_length=500)
     created_at: dt.datetime = timestamp()
-    expires_at: dt.datetime = timestamp()
+    # Indexed for the retention sweep (app/retention), which deletes by these two.
+    expires_at: dt.datetime = timestamp(index=True)
     used_at: dt.datetime | None = timestamp(nullable=True)
-    revoked_at: dt.datetime | None = timestamp(nullable=True)
+    revoked_at: dt.datetime | None = timestamp(nullable=True, index=True)

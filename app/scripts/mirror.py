@@ -4,7 +4,11 @@ Tables ``goals``, ``steps``, ``reviews`` and ``encouragements`` (``id TEXT PRIMA
 TEXT``: the object's JSON document) and ``sync_state`` (the cursor). Each page is applied and
 its cursor stored in one SQLite transaction, so a run killed at any point resumes from the last
 page it stored and loses nothing (a page applied twice changes nothing: the last entry for an
-id wins)."""
+id wins).
+
+A stored cursor older than the history the server keeps answers 410 ``cursor-expired``: the
+mirror may lack deletions made since, so its tables and cursor are emptied (in one
+transaction) and the sync starts over from a full snapshot."""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.scripts.api_client import ApiClient, Reporter
+from app.scripts.api_client import ApiClient, ApiError, Reporter
 
+CURSOR_EXPIRED = "/problems/cursor-expired"
 TABLES = {"goal": "goals", "step": "steps", "review": "reviews", "encouragement": "encouragements"}
 
 
@@ -40,6 +45,23 @@ def open_mirror(path: Path) -> sqlite3.Connection:
 def stored_cursor(db: sqlite3.Connection) -> str | None:
     row = db.execute("SELECT value FROM sync_state WHERE key = 'cursor'").fetchone()
     return row[0] if row else None
+
+
+def forget_everything(db: sqlite3.Connection) -> None:
+    """Empty the mirror and its cursor, all or nothing: the next page is a full sync's first."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table in TABLES.values():
+            db.execute(f"DELETE FROM {table}")
+        db.execute("DELETE FROM sync_state")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _cursor_expired(error: ApiError) -> bool:
+    return error.status_code == 410 and error.problem.get("type") == CURSOR_EXPIRED
 
 
 def apply_page(
@@ -80,11 +102,21 @@ def run_sync(api: ApiClient, into: Path, limit: int) -> SyncResult:
     try:
         cursor = stored_cursor(db)
         page_number = 0
+        started_over = False
         while True:
             params: dict[str, str | int] = {"limit": limit}
             if cursor:
                 params["cursor"] = cursor
-            page = api.request("GET", "/v1/sync", params=params).json()
+            try:
+                page = api.request("GET", "/v1/sync", params=params).json()
+            except ApiError as error:
+                if started_over or not _cursor_expired(error):
+                    raise  # a second expiry in one run would be the server's fault: stop
+                started_over = True
+                reporter.warn("sync: the stored cursor has expired; starting over (full sync)")
+                forget_everything(db)
+                cursor = None
+                continue
             apply_page(db, page["changes"], page["next_cursor"], result)
             cursor = page["next_cursor"]
             page_number += 1

@@ -60,6 +60,7 @@ from app.encouragements.service import encouragements_readable_by
 from app.goals.access import goals_readable_by, linked_clients
 from app.models import Change, Encouragement, Goal, Review, Step
 from app.resources import RESOURCES
+from app.retention.service import refuse_expired_cursor
 
 CHANGES = Change.__table__
 # The object types in snapshot order, and the read scope each needs.
@@ -237,6 +238,8 @@ async def sync_page(
         at, has_more = await _follow(session, principal, types, at, limit - len(changes), changes)
     elif at.phase == FOLLOW and len(changes) >= limit:
         has_more = True
+    if cursor is not None:  # after the reads: see refuse_expired_cursor
+        await refuse_expired_cursor(session, start.tx, start.seq)
     # A follower with nothing new gets its own cursor back (it stands where it stood).
     next_cursor = cursor if cursor is not None and at == start else None
     return (

@@ -25,7 +25,7 @@ SyncLimit = Annotated[int, Query(ge=1, le=1000, description="Changes per page, 1
     "/sync",
     operation_id="sync_changes",
     response_model=SyncPage,
-    responses=problem_responses(400, 401, 422),
+    responses=problem_responses(400, 401, 410, 422),
 )
 async def sync_changes(
     principal: Caller, session: SessionDep, cursor: Cursor = None, limit: SyncLimit = 500
@@ -36,5 +36,7 @@ async def sync_changes(
     account erased) comes as `op: "delete"`. Only the types whose read scope the token holds
     (`goals:read`: goals and steps, `reviews:read`, `encouragements:read`). An object may come
     more than once: the last entry for an id wins. A cursor of another account or made with
-    other read scopes answers 400."""
+    other read scopes answers 400. A cursor older than the history the server keeps
+    (`WAYPOINT_SYNC_RETENTION_DAYS`, 90 days by default) answers 410 with type
+    `/problems/cursor-expired`: start over without a cursor."""
     return Response(await feed.sync_page(session, principal, cursor, limit), media_type=JSON)
