@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import metrics
 from app.core.config import Settings, get_settings
-from app.core.sessions import new_session
 from app.core.errors import CursorExpired
+from app.core.sessions import new_session
 from app.retention import repository
 from app.retention.rules import RULES, Rule
 

@@ -13,8 +13,8 @@ from contextlib import suppress
 
 import structlog
 
-from app.core.config import get_settings
 from app.core.clock import utcnow
+from app.core.config import get_settings
 from app.retention.service import sweep_once
 
 log = structlog.get_logger("waypoint.retention")
