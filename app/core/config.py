@@ -113,7 +113,6 @@ class Settings(BaseSettings):
     retention_batch_size: int = Field(default=500, ge=1, le=5000)
     # false: this process runs no retention sweep (another process does).
     retention_worker: bool = True
-    enable_bench_routes: bool = False
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 import uuid
 from typing import Any
@@ -18,9 +19,7 @@ from hypothesis import strategies as st
 from app.core.config import Settings
 from app.models import IdempotencyKey, LoginFailure, RefreshToken, WebhookDelivery
 from app.retention.service import sweep_once
-from tests.servers import LiveServer
-from tests.test_metrics import value
-from tests.test_retention import NOW, delivery, insert, new_user, remaining
+from tests.support.retention import NOW, delivery, insert, metric_value, new_user, remaining
 
 HOUR = dt.timedelta(hours=1)
 ages = st.integers(min_value=0, max_value=24 * 400)  # hours before NOW
@@ -55,7 +54,7 @@ async def test_a_sweep_deletes_exactly_what_each_rule_selects(
     user = new_user(sync_engine)
     kept: dict[str, set[Any]] = {}
     rows = [delivery(user, status, NOW - age * HOUR) for status, age in deliveries]
-    insert_all(sync_engine, WebhookDelivery.__table__, rows)
+    insert(sync_engine, WebhookDelivery.__table__, rows)
     webhook_cutoff = NOW - dt.timedelta(days=webhook_days)
     kept["webhook_deliveries"] = {
         row["id"]
@@ -67,7 +66,7 @@ async def test_a_sweep_deletes_exactly_what_each_rule_selects(
          "status_code": 201, "created_at": NOW - age * HOUR}
         for age in keys
     ]  # fmt: skip
-    insert_all(sync_engine, IdempotencyKey.__table__, rows)
+    insert(sync_engine, IdempotencyKey.__table__, rows)
     ttl = dt.timedelta(hours=conf.idempotency_ttl_hours)
     kept["idempotency_keys"] = {row["id"] for row in rows if row["created_at"] >= NOW - ttl}
     rows = [
@@ -75,7 +74,7 @@ async def test_a_sweep_deletes_exactly_what_each_rule_selects(
          "at": NOW - age * HOUR}
         for n, age in enumerate(failures)
     ]  # fmt: skip
-    insert_all(sync_engine, LoginFailure.__table__, rows)
+    insert(sync_engine, LoginFailure.__table__, rows)
     window = dt.timedelta(seconds=conf.login_window_seconds)
     kept["login_failures"] = {row["id"] for row in rows if row["at"] >= NOW - window}
     rows = [
@@ -85,7 +84,7 @@ async def test_a_sweep_deletes_exactly_what_each_rule_selects(
          "revoked_at": None if revoked is None else NOW - revoked * HOUR}
         for expires, revoked in tokens
     ]  # fmt: skip
-    insert_all(sync_engine, RefreshToken.__table__, rows)
+    insert(sync_engine, RefreshToken.__table__, rows)
     grace = NOW - dt.timedelta(days=grace_days)
     kept["refresh_tokens"] = {
         row["id"]
@@ -108,12 +107,7 @@ async def test_a_sweep_deletes_exactly_what_each_rule_selects(
     assert all(again[name] == 0 for name in tables)
 
 
-def insert_all(engine: sa.Engine, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        insert(engine, table, rows)
-
-
-async def test_two_server_workers_sweep_the_same_rows_once_each(app_instance, sync_engine):
+async def test_two_server_workers_sweep_the_same_rows_once_each(app_instance, sync_engine, serve):
     """Real processes, real clock: rows written two days ago are past the login window."""
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
     rows = [
@@ -122,22 +116,20 @@ async def test_two_server_workers_sweep_the_same_rows_once_each(app_instance, sy
     fresh = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)  # inside the window all test long
     rows += [{"email_key": "fresh@example.com", "address": "192.0.2.1", "at": fresh}] * 3
     insert(sync_engine, LoginFailure.__table__, rows)
-    env = {"WAYPOINT_RETENTION_SWEEP_SECONDS": "0.3", "WAYPOINT_RETENTION_BATCH_SIZE": "7"}
-    server = LiveServer(workers=2, env=env)
-    try:
-        name = "waypoint_retention_deleted_total"
-        deadline = time.monotonic() + 60
-        deleted = swept_at = 0.0
-        async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
-            while time.monotonic() < deadline:  # until both workers' sweeps are through
-                text = (await http.get("/metrics")).text
-                deleted = value(text, name, table="login_failures")
-                swept_at = value(text, "waypoint_retention_last_sweep_timestamp_seconds")
-                if deleted >= 300 and swept_at > 0:
-                    break
-                await asyncio.sleep(0.2)
-        assert deleted == 300  # every row once, over both workers' sweeps
-        assert len(remaining(sync_engine, LoginFailure.__table__)) == 3
-        assert swept_at > 0
-    finally:
-        server.stop()
+    env = {**os.environ, "WAYPOINT_RETENTION_SWEEP_SECONDS": "0.3",
+           "WAYPOINT_RETENTION_BATCH_SIZE": "7"}  # fmt: skip
+    server = serve(env, workers=2, migrate=False)
+    name = "waypoint_retention_deleted_total"
+    deadline = time.monotonic() + 60
+    deleted = swept_at = 0.0
+    async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
+        while time.monotonic() < deadline:  # until both workers' sweeps are through
+            text = (await http.get("/metrics")).text
+            deleted = metric_value(text, name, table="login_failures")
+            swept_at = metric_value(text, "waypoint_retention_last_sweep_timestamp_seconds")
+            if deleted >= 300 and swept_at > 0:
+                break
+            await asyncio.sleep(0.2)
+    assert deleted == 300  # every row once, over both workers' sweeps
+    assert len(remaining(sync_engine, LoginFailure.__table__)) == 3
+    assert swept_at > 0

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import os
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,8 +22,8 @@ from app.retention.rules import RULES
 from app.retention.service import sweep_rule
 from app.scripts.api_client import ApiClient
 from app.scripts.mirror import run_sync
-from tests.syncing import follow, link, listed
-from tests.worlds import assert_problem
+from tests.support.syncing import follow, link, listed, register
+from tests.support.worlds import assert_problem
 
 DAY = dt.timedelta(days=1)
 
@@ -169,35 +173,51 @@ async def test_the_newest_change_row_is_kept_and_new_rows_follow_it(client, make
     assert mirror == await listed(client, patient.headers)
 
 
-async def test_the_mirror_command_starts_over_when_its_cursor_expired(
-    app_instance, tmp_path, sync_engine
-):
-    from tests.servers import LiveServer
-    from tests.test_cli_sync_import import READ, _account, _mirror
+READ = ["goals:read", "reviews:read", "encouragements:read"]
 
-    server = LiveServer(workers=1)
+
+def mirrored(path: Path) -> dict:
+    """What a ``waypoint sync`` mirror holds, keyed like ``listed``."""
+    db = sqlite3.connect(path)
     try:
-        patient = await _account(server, READ)
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-            goals = [await goal(http, patient, f"G{n}") for n in range(3)]
-            mirror = tmp_path / "mirror.db"
-            with ApiClient(server.url, patient.pat) as api:
-                assert run_sync(api, mirror, 2).upserts == 3
-            await delete_goal(http, patient, goals[0]["id"])
-            await goal(http, patient, "Newest")
-            await sweep_changes(sync_engine, 91)
-            await settled(sync_engine)
-            with ApiClient(server.url, patient.pat) as api:
-                result = run_sync(api, mirror, 2)
-            # the whole mirror again, without the deleted goal (which no deletion told of)
-            assert (result.upserts, result.deletes) == (3, 0)
-            assert _mirror(mirror) == await listed(http, patient.headers)
-            assert ("goal", goals[0]["id"]) not in _mirror(mirror)
-            # and it follows on from there
-            await delete_goal(http, patient, goals[1]["id"])
-            await settled(sync_engine)
-            with ApiClient(server.url, patient.pat) as api:
-                assert run_sync(api, mirror, 2).deletes == 1
-            assert _mirror(mirror) == await listed(http, patient.headers)
+        return {
+            (kind, row_id): json.loads(data)
+            for kind, table in (("goal", "goals"), ("step", "steps"), ("review", "reviews"),
+                                ("encouragement", "encouragements"))
+            for row_id, data in db.execute(f"SELECT id, data FROM {table}")
+        }  # fmt: skip
     finally:
-        server.stop()
+        db.close()
+
+
+async def test_the_mirror_command_starts_over_when_its_cursor_expired(
+    app_instance, tmp_path, sync_engine, serve
+):
+    server = serve(workers=1, migrate=False)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        patient = await register(http, "client", f"mirror-{os.urandom(4).hex()}")
+        r = await http.post(
+            "/v1/me/tokens", json={"name": "script", "scopes": READ}, headers=patient.headers
+        )
+        assert r.status_code == 201, r.text
+        token = r.json()["token"]
+        goals = [await goal(http, patient, f"G{n}") for n in range(3)]
+        mirror = tmp_path / "mirror.db"
+        with ApiClient(server.url, token) as api:
+            assert run_sync(api, mirror, 2).upserts == 3
+        await delete_goal(http, patient, goals[0]["id"])
+        await goal(http, patient, "Newest")
+        await sweep_changes(sync_engine, 91)
+        await settled(sync_engine)
+        with ApiClient(server.url, token) as api:
+            result = run_sync(api, mirror, 2)
+        # the whole mirror again, without the deleted goal (which no deletion told of)
+        assert (result.upserts, result.deletes) == (3, 0)
+        assert mirrored(mirror) == await listed(http, patient.headers)
+        assert ("goal", goals[0]["id"]) not in mirrored(mirror)
+        # and it follows on from there
+        await delete_goal(http, patient, goals[1]["id"])
+        await settled(sync_engine)
+        with ApiClient(server.url, token) as api:
+            assert run_sync(api, mirror, 2).deletes == 1
+        assert mirrored(mirror) == await listed(http, patient.headers)

@@ -18,9 +18,9 @@ from app.models import (
     CareInvite,
     IdempotencyKey,
     LoginFailure,
+    MailMessage,
     PersonalAccessToken,
     RefreshToken,
-    User,
     WebhookDelivery,
     metadata,
 )
@@ -28,46 +28,16 @@ from app.retention import service
 from app.retention.rules import KEPT, RULES
 from app.retention.service import sweep_once
 from app.retention.worker import sweep_retention
-from tests.test_metrics import value
-
-NOW = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.UTC)
-DAY = dt.timedelta(days=1)
-
-
-def ago(delta: dt.timedelta) -> dt.datetime:
-    return NOW - delta
-
-
-def new_user(engine: sa.Engine, role: str = "client") -> uuid.UUID:
-    user_id = uuid.uuid4()
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(User.__table__).values(
-                id=user_id, email=f"{user_id}@example.com", email_key=f"{user_id}@example.com",
-                display_name="Someone", role=role, password_hash="x", created_at=NOW,
-                updated_at=NOW,
-            )
-        )  # fmt: skip
-    return user_id
-
-
-def insert(engine: sa.Engine, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    with engine.begin() as conn:
-        conn.execute(sa.insert(table), rows)
-
-
-def remaining(engine: sa.Engine, table: sa.Table, column: str = "id") -> set[Any]:
-    with engine.connect() as conn:
-        return set(conn.execute(sa.select(table.c[column])).scalars())
-
-
-def delivery(user_id: uuid.UUID, status: str, last_attempt: dt.datetime) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(), "webhook_id": uuid.uuid4(), "user_id": user_id, "client_id": user_id,
-        "event": "goal.created", "body": "{}", "status": status, "attempts": 1,
-        "next_attempt_at": last_attempt, "created_at": last_attempt,
-        "delivered_at": last_attempt if status == "delivered" else None,
-    }  # fmt: skip
+from tests.support.retention import (
+    DAY,
+    NOW,
+    ago,
+    delivery,
+    insert,
+    metric_value,
+    new_user,
+    remaining,
+)
 
 
 async def test_answered_webhook_deliveries_go_after_the_retention_days(app_instance, sync_engine):
@@ -91,6 +61,29 @@ async def test_answered_webhook_deliveries_go_after_the_retention_days(app_insta
         "webhook_deliveries"
     ] == 2
     assert remaining(sync_engine, table) == {rows["old pending"]["id"]}
+
+
+async def test_sent_or_given_up_mail_goes_after_the_retention_days(app_instance, sync_engine):
+    user = new_user(sync_engine)
+    table = MailMessage.__table__
+
+    def message(status: str, last_attempt: dt.datetime) -> dict[str, Any]:
+        return {"id": uuid.uuid4(), "user_id": user, "template": "verify_email",
+                "message_id": f"<{uuid.uuid4()}@example.com>", "sender": "w@example.com",
+                "recipient": "p@example.com", "subject": "Hello", "status": status,
+                "attempts": 1, "next_attempt_at": last_attempt,
+                "created_at": last_attempt}  # fmt: skip
+
+    rows = {
+        "old sent": message("sent", ago(31 * DAY)),
+        "old failed": message("failed", ago(31 * DAY)),
+        "recent sent": message("sent", ago(29 * DAY)),
+        "old pending": message("pending", ago(300 * DAY)),  # still to be sent: never deleted
+    }
+    insert(sync_engine, table, list(rows.values()))
+    assert (await sweep_once(NOW))["mail_messages"] == 2
+    kept = {name for name, row in rows.items() if row["id"] in remaining(sync_engine, table)}
+    assert kept == {"recent sent", "old pending"}
 
 
 async def test_idempotency_keys_go_once_expired(app_instance, sync_engine):
@@ -246,11 +239,10 @@ async def test_metrics_count_the_rows_deleted_per_table(app_instance, client, sy
     await sweep_once(NOW)
     after = (await client.get("/metrics")).text
     name = "waypoint_retention_deleted_total"
-    assert (
-        value(after, name, table="login_failures") - value(before, name, table="login_failures")
-        == 4
-    )
-    assert value(after, "waypoint_retention_last_sweep_timestamp_seconds") >= NOW.timestamp()
+    deleted = metric_value(after, name, table="login_failures")
+    assert deleted - metric_value(before, name, table="login_failures") == 4
+    swept_at = metric_value(after, "waypoint_retention_last_sweep_timestamp_seconds")
+    assert swept_at >= NOW.timestamp()
 
 
 async def test_the_worker_sweeps_until_stopped(app_instance, sync_engine, monkeypatch):
