@@ -18,8 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.account.service import WINDOW as ACCOUNT_REQUEST_WINDOW
 from app.core.config import Settings
 from app.models import (
+    AccountRequest,
+    AccountToken,
     AuthSession,
     CareInvite,
     Change,
@@ -40,7 +43,9 @@ AfterDelete = Callable[[AsyncSession, Sequence[sa.Row[Any]], dt.datetime], Await
 class Rule:
     table: sa.Table
     expired: Expired  # the rows no longer needed, as of ``now``
-    setting: str  # the setting (``Settings`` field) that says how long rows are kept
+    # The setting (``Settings`` field) that says how long rows are kept; None: a fixed period
+    # of the table's own domain (its rule says which).
+    setting: str | None
     # Rows numbered in the order they were written, their age following that order: each
     # batch looks only at the oldest ``batch`` rows in this order (no index on the age).
     oldest_first: sa.Column[Any] | None = None
@@ -63,6 +68,8 @@ def _grace(settings: Settings, now: dt.datetime) -> dt.datetime:
 
 DELIVERIES = WebhookDelivery.__table__.c
 MAIL = MailMessage.__table__.c
+ACCOUNT_REQUESTS = AccountRequest.__table__.c
+ACCOUNT_TOKENS = AccountToken.__table__.c
 KEYS = IdempotencyKey.__table__.c
 FAILURES = LoginFailure.__table__.c
 REFRESH = RefreshToken.__table__
@@ -95,6 +102,17 @@ def _expired_key(settings: Settings, now: dt.datetime) -> sa.ColumnElement[bool]
 def _outside_window(settings: Settings, now: dt.datetime) -> sa.ColumnElement[bool]:
     """No longer counted by the login throttle."""
     return FAILURES.at < now - dt.timedelta(seconds=settings.login_window_seconds)
+
+
+def _old_account_request(settings: Settings, now: dt.datetime) -> sa.ColumnElement[bool]:
+    """No longer counted by the throttle of password-reset and verification links (its
+    window is fixed in ``app.account.service``)."""
+    return ACCOUNT_REQUESTS.at < now - ACCOUNT_REQUEST_WINDOW
+
+
+def _expired_account_token(settings: Settings, now: dt.datetime) -> sa.ColumnElement[bool]:
+    """A reset or verification link expired past the grace period (used or not)."""
+    return ACCOUNT_TOKENS.expires_at < _grace(settings, now)
 
 
 def _spent_refresh_token(settings: Settings, now: dt.datetime) -> sa.ColumnElement[bool]:
@@ -133,6 +151,8 @@ RULES: tuple[Rule, ...] = (
     Rule(MailMessage.__table__, _finished_mail, "mail_retention_days"),
     Rule(IdempotencyKey.__table__, _expired_key, "idempotency_ttl_hours"),
     Rule(LoginFailure.__table__, _outside_window, "login_window_seconds"),
+    Rule(AccountRequest.__table__, _old_account_request, None),
+    Rule(AccountToken.__table__, _expired_account_token, "auth_retention_days"),
     Rule(REFRESH, _spent_refresh_token, "auth_retention_days"),
     Rule(AuthSession.__table__, _dead_session, "auth_retention_days"),
     Rule(CareInvite.__table__, _expired_invite, "auth_retention_days"),

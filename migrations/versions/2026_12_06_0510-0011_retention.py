@@ -4,9 +4,9 @@
 deleted: a follower whose cursor is before it is told to start over. The two indexes on
 ``refresh_tokens`` let the sweep find expired and revoked tokens without reading the table.
 
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-12-06 05:00:00
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-06 05:10:00
 """
 
 from collections.abc import Sequence
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0010'
-down_revision: str | None = '0009'
+revision: str = '0011'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
