@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.accesslog.service import write_access_log
+from app.account.resets import send_password_resets
 from app.account.service import send_verification
+from app.account.wakeup import forget_reset_requests, wake_reset_workers
 from app.changes.service import write_changes
 from app.core.background import BackgroundWorker
 from app.core.metrics import ScrapeHook, keep_metrics_fresh
@@ -50,6 +52,7 @@ BACKGROUND_WORKERS: tuple[BackgroundWorker, ...] = (
     deliver_webhooks,  # the webhook delivery queue (off with WAYPOINT_WEBHOOK_WORKER=false)
     send_mail,  # the mail outbox (off with WAYPOINT_MAIL_WORKER=false)
     sweep_retention,  # deletes what only grows (docs/retention.md; WAYPOINT_RETENTION_WORKER)
+    send_password_resets,  # reset requests into links (runs where the mail worker does)
 )
 
 # Gauges measured at each scrape of ``GET /metrics`` (``app.core.metrics``).
@@ -61,4 +64,6 @@ SESSION_LISTENERS: tuple[tuple[type[Session], str, Callable[[Any], None]], ...] 
     (Session, "after_rollback", forget_written_deliveries),
     (Session, "after_commit", wake_mail_workers),
     (Session, "after_rollback", forget_queued_mail),
+    (Session, "after_commit", wake_reset_workers),
+    (Session, "after_rollback", forget_reset_requests),
 )

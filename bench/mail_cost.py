@@ -98,8 +98,8 @@ async def main(url: str | None, rounds: int = 20, creates: int = 100) -> None:
             assert r.status_code == 201, r.text
         known, unknown = [], []
         for i in range(30):
-            for address, into in ((f"known{i}@example.com", known),
-                                  (f"unknown{i}@example.com", unknown)):  # fmt: skip
+            pair = [(f"known{i}@example.com", known), (f"unknown{i}@example.com", unknown)]
+            for address, into in pair if i % 2 else reversed(pair):  # each goes first in turn
                 started = time.perf_counter()
                 r = await client.post("/v1/auth/password-reset", json={"email": address})
                 assert r.status_code == 202, r.text

@@ -9,13 +9,22 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import AccountRequest, AccountToken, AuthSession, RefreshToken, User, new_id
+from app.models import (
+    AccountRequest,
+    AccountToken,
+    AuthSession,
+    PasswordResetRequest,
+    RefreshToken,
+    User,
+    new_id,
+)
 
 TOKENS = AccountToken.__table__
 REQUESTS = AccountRequest.__table__
 SESSIONS = AuthSession.__table__
 REFRESH = RefreshToken.__table__
 USERS = User.__table__
+RESETS = PasswordResetRequest.__table__
 
 
 async def recent_requests(
@@ -34,6 +43,29 @@ async def recent_requests(
 
 async def record_requests(session: AsyncSession, rows: list[dict[str, object]]) -> None:
     await session.execute(sa.insert(REQUESTS), rows)
+
+
+async def add_reset_request(session: AsyncSession, email_key: str, now: dt.datetime) -> None:
+    await session.execute(sa.insert(RESETS).values(email_key=email_key, created_at=now))
+
+
+async def any_reset_request(session: AsyncSession) -> bool:
+    return (await session.execute(sa.select(RESETS.c.id).limit(1))).first() is not None
+
+
+async def take_reset_requests(session: AsyncSession, limit: int) -> list[sa.Row]:
+    """Delete (take) the oldest ``limit`` reset requests, in order; on PostgreSQL skipping
+    those another worker holds, so two workers never take the same one. Taken in the
+    transaction that handles them: a worker that dies leaves them for the next."""
+    oldest = (
+        sa.select(RESETS.c.id).order_by(RESETS.c.id).limit(limit).with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        sa.delete(RESETS)
+        .where(RESETS.c.id.in_(oldest.scalar_subquery()))
+        .returning(RESETS.c.id, RESETS.c.email_key)
+    )
+    return sorted(result.all(), key=lambda row: row.id)
 
 
 async def user_by_email_key(session: AsyncSession, email_key: str) -> sa.Row | None:
@@ -62,11 +94,7 @@ async def store_token(
 ) -> None:
     """A new link of ``kind`` for the account; its older unused ones of that kind stop
     working (the newest link is the only valid one)."""
-    await session.execute(
-        sa.update(TOKENS)
-        .where(TOKENS.c.user_id == user_id, TOKENS.c.kind == kind, TOKENS.c.used_at.is_(None))
-        .values(used_at=now)
-    )
+    await supersede_tokens(session, user_id, kind, now)
     await session.execute(
         sa.insert(TOKENS).values(
             id=new_id(),
@@ -77,6 +105,16 @@ async def store_token(
             created_at=now,
             expires_at=expires_at,
         )
+    )
+
+
+async def supersede_tokens(
+    session: AsyncSession, user_id: uuid.UUID, kind: str, now: dt.datetime
+) -> None:
+    await session.execute(
+        sa.update(TOKENS)
+        .where(TOKENS.c.user_id == user_id, TOKENS.c.kind == kind, TOKENS.c.used_at.is_(None))
+        .values(used_at=now)
     )
 
 

@@ -21,6 +21,7 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.account import repository
+from app.account.wakeup import note_reset_requested
 from app.auth.dependencies import Principal
 from app.auth.service import count_failed_login, login_throttle, revoke_family, throttled
 from app.auth.sessions import forget_sessions
@@ -38,7 +39,6 @@ from app.core.errors import (
 from app.core.security import hash_opaque_token, hash_password, verify_password
 from app.core.sessions import new_session
 from app.mail.outbox import queue_mail
-from app.mail.templates import render
 from app.models import User
 
 WINDOW = dt.timedelta(hours=1)
@@ -161,9 +161,10 @@ async def _account(session: AsyncSession, user_id: uuid.UUID) -> User:
 
 
 async def request_password_reset(session: AsyncSession, email: str, network: str) -> Throttle:
-    """Count the request, then send a link when an account has ``email``. Known address or
-    not, the answer is the same and the work about the same (the message is rendered either
-    way; only its two rows are not written), so neither tells whether the account exists."""
+    """Count the request and note it for the reset worker (``app.account.resets``), which
+    sends a link when an account has ``email``. The request does the same work whatever the
+    address (two counts and one row), so neither its answer nor its time tells whether the
+    account exists."""
     now = utcnow()
     email_key = email.lower()[:KEY_MAX]
     state = await _count_request(
@@ -174,11 +175,17 @@ async def request_password_reset(session: AsyncSession, email: str, network: str
         ],
         now,
     )
+    await repository.add_reset_request(session, email_key, now)
+    note_reset_requested(session)
+    return state
+
+
+async def send_reset_link(session: AsyncSession, email_key: str) -> bool:
+    """The reset worker's step for one request: a link to the account that has this address,
+    if one does. Whether one did."""
     account = await repository.user_by_email_key(session, email_key)
     if account is None:
-        token, _ = _new_token()
-        render("password_reset", {"display_name": "", "link": _link(Link.PASSWORD_RESET, token)})
-        return state
+        return False
     await _send_link(
         session,
         kind=Link.PASSWORD_RESET,
@@ -186,9 +193,9 @@ async def request_password_reset(session: AsyncSession, email: str, network: str
         user_id=account.id,
         to=account.email,
         display_name=account.display_name,
-        now=now,
+        now=utcnow(),
     )
-    return state
+    return True
 
 
 async def confirm_password_reset(session: AsyncSession, token: str, new_password: str) -> None:

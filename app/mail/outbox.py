@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
 from app.core.config import get_settings
+from app.mail.repository import insert_message
 from app.mail.templates import render
-from app.models import MailMessage, new_id
+from app.models import new_id
 
 _QUEUED = "waypoint.mail_queued"
 # Headers a caller may not set: the outbox writes them itself.
@@ -61,7 +62,7 @@ async def queue_mail(
     headers: Mapping[str, str] | None = None,
 ) -> str:
     """Store one message, rendered from ``app/mail/templates/<template>.txt`` (and ``.html``
-    when there is one) with ``context``, in ``session``'s transaction (flushed, not
+    when there is one) with ``context``, in ``session``'s transaction (written, not
     committed), with ``headers`` added (``List-Unsubscribe``, say). Its id."""
     if "\n" in to or "\r" in to or "," in to or "@" not in to:
         raise ValueError("not one e-mail address")
@@ -70,23 +71,25 @@ async def queue_mail(
     message_uuid = new_id()
     now = utcnow()
     extra = _checked_headers(headers)
-    session.add(
-        MailMessage(
-            id=message_uuid,
-            user_id=uuid.UUID(str(user_id)) if user_id is not None else None,
-            template=template,
-            message_id=f"<{message_uuid}@{message_id_domain(sender)}>",
-            sender=sender,
-            recipient=to,
-            subject=rendered.subject,
-            headers=json.dumps(extra) if extra else None,
-            text_body=rendered.text,
-            html_body=rendered.html,
-            next_attempt_at=now,
-            created_at=now,
-        )
+    await insert_message(
+        session,
+        {
+            "id": message_uuid,
+            "user_id": uuid.UUID(str(user_id)) if user_id is not None else None,
+            "template": template,
+            "message_id": f"<{message_uuid}@{message_id_domain(sender)}>",
+            "sender": sender,
+            "recipient": to,
+            "subject": rendered.subject,
+            "headers": json.dumps(extra) if extra else None,
+            "text_body": rendered.text,
+            "html_body": rendered.html,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
     )
-    await session.flush()
     session.info[_QUEUED] = True
     return str(message_uuid)
 

@@ -9,12 +9,20 @@ since its write transactions take turns. Claiming counts the attempt and pushes
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import MailMessage
 
 MESSAGES = MailMessage.__table__
 _IS_DUE = sa.and_(MESSAGES.c.status == "pending", MESSAGES.c.next_attempt_at <= sa.bindparam("now"))
+
+
+async def insert_message(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(sa.insert(MESSAGES), values)
+
 
 ANY_DUE = sa.select(MESSAGES.c.id).where(_IS_DUE).limit(1)
 

@@ -13,6 +13,7 @@ from app.models.goal import Goal
 from app.models.idempotency_key import IdempotencyKey
 from app.models.login_failure import LoginFailure
 from app.models.mail_message import MailMessage
+from app.models.password_reset_request import PasswordResetRequest
 from app.models.personal_access_token import PersonalAccessToken
 from app.models.refresh_token import RefreshToken
 from app.models.review import Review
@@ -38,6 +39,7 @@ __all__ = [
     "IdempotencyKey",
     "LoginFailure",
     "MailMessage",
+    "PasswordResetRequest",
     "PersonalAccessToken",
     "RefreshToken",
     "Review",

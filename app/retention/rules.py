@@ -174,5 +174,6 @@ KEPT: dict[str, str] = {
     "webhooks": "subscriptions, until their owner deletes them",
     "access_log": "the client's record of who read their data, kept as long as the account",
     "webhook_events": "deleted by the delivery worker as it fans each one out",
+    "password_reset_requests": "deleted by the reset worker as it handles each one",
     "sync_horizon": "one row",
 }

@@ -3,6 +3,7 @@ real SMTP server (aiosmtpd in this process)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 
@@ -267,3 +268,45 @@ async def test_tokens_are_stored_as_hashes_and_messages_keep_no_link_once_sent(
             for row in conn.execute(sa.text(f"SELECT * FROM {table}"))
         )
     assert token not in dump
+
+
+async def test_a_reset_request_runs_the_same_statements_for_any_address(
+    client, make_user, count_statements
+):
+    """No enumeration by timing either: the request itself never looks the address up; the
+    reset worker does, after the answer."""
+    user = await make_user("client")
+    count_statements.statements.clear()
+    assert (await reset(client, user.email)).status_code == 202
+    known = list(count_statements.statements)
+    count_statements.statements.clear()
+    assert (await reset(client, "nobody-at-all@example.com")).status_code == 202
+    assert count_statements.statements == known
+    assert not any("FROM users" in statement for statement in known)
+
+
+async def test_two_reset_workers_handle_each_request_once(client, make_user, inbox):
+    from app.account.resets import ResetWorker
+
+    users = [await make_user("client") for _ in range(6)]
+    for user in users:
+        assert (await reset(client, user.email)).status_code == 202
+    import app.account.resets as resets
+
+    original, resets.BATCH = resets.BATCH, 2
+    try:
+        counts = await asyncio.gather(*(drain(ResetWorker()) for _ in range(2)))
+    finally:
+        resets.BATCH = original
+    assert sum(counts) == 6
+    for user in users:
+        links = [m for m in await inbox.for_(user.email) if "reset-password" in text_of(m)]
+        assert len(links) == 1
+
+
+async def drain(worker) -> int:
+    handled = 0
+    while taken := await worker.run_once():
+        handled += taken
+        await asyncio.sleep(0)
+    return handled

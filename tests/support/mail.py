@@ -91,6 +91,10 @@ class Inbox:
         self.worker = MailWorker(sender=SmtpSender(parse_smtp_url(server.url)))
 
     async def fetch(self) -> list[EmailMessage]:
+        from app.account.resets import ResetWorker
+
+        while await ResetWorker().run_once():  # reset requests into links first
+            pass
         while await self.worker.run_once():
             pass
         return self.server.received()
