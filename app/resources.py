@@ -20,8 +20,7 @@ from app.encouragements.documents import (
     ENCOURAGEMENT_COLUMNS,
     encouragement_document,
 )
-from app.goals.documents import goal_document
-from app.goals.listing import goal_document_column
+from app.goals.documents import goal_document, goal_document_column
 from app.models import Encouragement, Goal, Review, Step
 from app.reviews.documents import REVIEW, REVIEW_COLUMNS, review_document
 from app.steps.documents import STEP, STEP_COLUMNS, step_document

@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import asyncio
 
-import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.core.config import get_settings
-from app.core.engines import get_engine
+from app.health.repository import ping_database
 
 router = APIRouter(tags=["operations"])
 
@@ -32,7 +31,7 @@ async def healthz() -> Health:
 )
 async def readyz() -> JSONResponse:
     """The process can reach its database (within ``WAYPOINT_READY_TIMEOUT_SECONDS``)."""
-    check = asyncio.create_task(_select_one())
+    check = asyncio.create_task(ping_database())
     done, _ = await asyncio.wait({check}, timeout=get_settings().ready_timeout_seconds)
     if not done:
         # Answered now; the check is cancelled in the background (on a frozen server psycopg
@@ -43,11 +42,6 @@ async def readyz() -> JSONResponse:
     if check.exception() is not None:
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})
-
-
-async def _select_one() -> None:
-    async with get_engine().connect() as conn:
-        await conn.execute(sa.text("SELECT 1"))
 
 
 def _ignore_outcome(task: asyncio.Task[None]) -> None:

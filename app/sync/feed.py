@@ -43,26 +43,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Principal
 from app.auth.scopes import Scope
-from app.core.document_sql import sqlite_uuid
 from app.core.errors import BadRequest
 from app.core.pagination import BigInt, Nullable, decode_cursor, encode_cursor
-from app.core.reads import fetch_page
-from app.encouragements.service import encouragements_readable_by
-from app.goals.access import goals_readable_by, linked_clients
-from app.models import Change, Encouragement, Goal, Review, Step
-from app.resources import RESOURCES
 from app.retention.service import refuse_expired_cursor
+from app.sync import repository
 
-CHANGES = Change.__table__
 # The object types in snapshot order, and the read scope each needs.
 TYPE_SCOPES: tuple[tuple[str, str], ...] = (
     ("goal", Scope.GOALS_READ),
@@ -71,12 +61,6 @@ TYPE_SCOPES: tuple[tuple[str, str], ...] = (
     ("encouragement", Scope.ENCOURAGEMENTS_READ),
 )
 SNAPSHOT, FOLLOW = "s", "f"
-RESOURCE_OWNER = {
-    "goal": Goal.__table__.c.client_id,
-    "step": Step.__table__.c.client_id,
-    "review": Review.__table__.c.client_id,
-    "encouragement": Encouragement.__table__.c.client_id,
-}
 
 
 @dataclass(frozen=True)
@@ -87,10 +71,6 @@ class Position:
     seq: int
     type_index: int = 0  # SNAPSHOT: the type being walked
     after_id: uuid.UUID | None = None  # SNAPSHOT: the last id served of that type
-
-    def number(self, dialect: str) -> int:
-        """The ``seq`` an entry at this position shows (see the module's docstring)."""
-        return self.tx if dialect == "postgresql" else self.seq
 
 
 def readable_types(principal: Principal) -> tuple[str, ...]:
@@ -125,90 +105,9 @@ def decode_position(principal: Principal, types: tuple[str, ...], cursor: str) -
     return Position(phase, tx, seq, type_index, after_id)
 
 
-def _readable_by(kind: str, is_client: bool, caller: Any) -> sa.ColumnElement[bool]:
-    """The visibility rule of each type (the resource's statement already joins the goal and
-    keeps only live ones).
-
-    A client sees their own objects: said on the object's own ``client_id`` (a step's or a
-    review's is always its goal's), not on the joined goal's, so a snapshot page walks the
-    object's ``(client_id, id)`` or primary key index with one goal lookup per row. Said on
-    the goal, PostgreSQL estimated the join as if a client's goals and steps were unrelated
-    (a tenth of the rows), hashed all of the big benchmark client's 10,100 goals for every
-    page and sorted: 22 ms for a page of 500 steps instead of 3 ms."""
-    if kind == "encouragement":
-        return encouragements_readable_by(is_client, caller)
-    if is_client:
-        return RESOURCE_OWNER[kind] == caller
-    return goals_readable_by(is_client, caller)
-
-
-def _id_text(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
-    """The id as the API writes it, made by the database (no per-row conversion)."""
-    if dialect == "sqlite":
-        return sa.literal_column(sqlite_uuid(f"{column.table.name}.{column.name}"), sa.String())
-    return sa.cast(column, sa.Text())
-
-
-def _documents(kind: str, dialect: str) -> sa.Select[Any]:
-    """The resource's live objects as (document JSON text, id text), rendered by the database
-    from the same declaration as the object's own GET."""
-    resource = RESOURCES[kind]
-    return resource.select.with_only_columns(
-        resource.sql_document(dialect).label("doc"),
-        _id_text(resource.id_column, dialect).label("id"),
-        maintain_column_froms=True,
-    )
-
-
-@lru_cache(maxsize=64)
-def _snapshot_statement(dialect: str, kind: str, is_client: bool) -> sa.Select[Any]:
-    """A snapshot page of one type: what ``:caller`` may see with an id after ``:after``, in
-    id order, ``:limit`` at most. Built once per shape; one statement per page of a type."""
-    resource = RESOURCES[kind]
-    id_type = resource.id_column.type
-    caller = sa.bindparam("caller", type_=id_type)
-    return (
-        _documents(kind, dialect)
-        .where(
-            _readable_by(kind, is_client, caller),
-            resource.id_column > sa.bindparam("after", type_=id_type),
-        )
-        .order_by(resource.id_column)
-        .limit(sa.bindparam("limit", type_=sa.Integer()))
-    )
-
-
-@lru_cache(maxsize=64)
-def _visible_statement(dialect: str, kind: str, is_client: bool) -> sa.Select[Any]:
-    """The documents of the objects ``:ids`` that ``:caller`` may see now, in one statement (so
-    the visibility and the document are read at the same instant)."""
-    resource = RESOURCES[kind]
-    id_type = resource.id_column.type
-    if dialect == "postgresql":  # one array parameter: the statement's text never changes
-        in_ids = resource.id_column == sa.any_(sa.bindparam("ids", type_=ARRAY(id_type)))
-    else:
-        in_ids = resource.id_column.in_(sa.bindparam("ids", expanding=True))
-    caller = sa.bindparam("caller", type_=id_type)
-    return _documents(kind, dialect).where(in_ids, _readable_by(kind, is_client, caller))
-
-
-def _horizon() -> sa.ColumnElement[int]:
-    """PostgreSQL: the oldest transaction id still running as the statement began (every
-    lower one has ended), as a BIGINT like ``changes.tx``."""
-    xmin = sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
-    return sa.cast(sa.cast(xmin, sa.Text()), sa.BigInteger())
-
-
-_FEED_POSITION = {
-    "postgresql": sa.select(_horizon(), sa.literal_column("0")),
-    "sqlite": sa.select(sa.literal_column("0"), sa.func.coalesce(sa.func.max(CHANGES.c.seq), 0)),
-}
-
-
 async def feed_position(session: AsyncSession) -> Position:
     """Where a new follower starts: every row after it may be one its snapshot did not see."""
-    [(tx, seq)] = await fetch_page(session, _FEED_POSITION[session.bind.dialect.name], {})
-    return Position(SNAPSHOT, tx, seq)
+    return Position(SNAPSHOT, *await repository.feed_position(session))
 
 
 def _upsert(kind: str, object_id: str, document: str, seq: int) -> str:
@@ -264,20 +163,18 @@ async def _snapshot(
 ) -> tuple[Position, bool]:
     """Walk what the caller may see now, type by type in id order; then follow from ``M``."""
     type_index, after_id = at.type_index, at.after_id
-    dialect = session.bind.dialect.name
     while type_index < len(types):
         kind = types[type_index]
         room = limit - len(out)
         if room == 0:
             return Position(SNAPSHOT, at.tx, at.seq, type_index, after_id), True
-        statement = _snapshot_statement(dialect, kind, principal.is_client)
         params = {
             "caller": principal.user_id,
             "after": after_id or _BEFORE_ANY_ID,
             "limit": room + 1,
         }
-        rows = await fetch_page(session, statement, params)
-        number = at.number(dialect)
+        rows = await repository.snapshot_rows(session, kind, principal.is_client, params)
+        number = repository.entry_number(session, at.tx, at.seq)
         out.extend([_upsert(kind, object_id, doc, number) for doc, object_id in rows[:room]])
         if len(rows) > room:
             last_id = uuid.UUID(rows[room - 1][1])
@@ -298,10 +195,8 @@ async def _follow(
     changed twice in the page comes once, at its last row."""
     if not types:
         return at, False
-    dialect = session.bind.dialect.name
     params = {"tx": at.tx, "seq": at.seq, "caller": principal.user_id, "limit": limit + 1}
-    statement = _follow_statement(dialect, principal.is_client, types)
-    rows = list(await fetch_page(session, statement, params))
+    rows = list(await repository.follow_rows(session, principal.is_client, types, params))
     has_more = len(rows) > limit
     rows = rows[:limit]
     if not rows:
@@ -313,46 +208,16 @@ async def _follow(
     for kind in types:
         ids = [uuid.UUID(object_id) for k, object_id in last if k == kind]
         if ids:
-            statement = _visible_statement(dialect, kind, principal.is_client)
-            found = await fetch_page(session, statement, {"ids": ids, "caller": principal.user_id})
+            found = await repository.visible_documents(
+                session, kind, principal.is_client, ids, principal.user_id
+            )
             documents.update({object_id: doc for doc, object_id in found})
     for (kind, object_id), (tx, seq) in sorted(last.items(), key=lambda item: item[1]):
         document = documents.get(object_id)
-        number = Position(FOLLOW, tx, seq).number(dialect)
+        number = repository.entry_number(session, tx, seq)
         out.append(
             _delete(kind, object_id, number)
             if document is None
             else _upsert(kind, object_id, document, number)
         )
     return Position(FOLLOW, rows[-1][0], rows[-1][1]), has_more
-
-
-@lru_cache(maxsize=64)
-def _follow_statement(dialect: str, is_client: bool, types: tuple[str, ...]) -> sa.Select[Any]:
-    """The change rows after ``(:tx, :seq)`` that reach ``:caller`` (on PostgreSQL only below
-    the horizon), in feed order, built once per database, role and scope set (the hot path of
-    a follower with nothing new: one indexed query)."""
-    c = CHANGES.c
-    caller = sa.bindparam("caller", type_=c.client_id.type)
-    if is_client:
-        reach = sa.and_(c.client_id == caller, c.audience_id.is_(None))
-    else:
-        reach = sa.or_(
-            sa.and_(c.audience_id.is_(None), c.shared, c.client_id.in_(linked_clients(caller))),
-            c.audience_id == caller,
-        )
-    tx, seq = sa.bindparam("tx", type_=c.tx.type), sa.bindparam("seq", type_=c.seq.type)
-    if dialect == "postgresql":
-        after = sa.tuple_(c.tx, c.seq) > sa.tuple_(tx, seq)
-    else:
-        # SQLite: writers take turns and every row's ``tx`` is 0 (the column's default there),
-        # so the order is ``seq``'s. Said as a row value, SQLite walked the index on
-        # ``(client_id, tx)`` only and filtered every change of the client: a follower of
-        # the big benchmark client with nothing new got 175 rps instead of about 1,900.
-        after = sa.and_(c.tx == tx, c.seq > seq)
-    query = sa.select(c.tx, c.seq, c.object_type, c.object_id).where(after, reach)
-    if dialect == "postgresql":
-        query = query.where(c.tx < _horizon())
-    if len(types) < len(TYPE_SCOPES):  # constants in the SQL: the statement is compiled once
-        query = query.where(sa.or_(*(c.object_type == sa.literal_column(f"'{t}'") for t in types)))
-    return query.order_by(c.tx, c.seq).limit(sa.bindparam("limit", type_=sa.Integer()))

@@ -20,80 +20,25 @@ that whatever committed before the listing is in it.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import sqlalchemy as sa
-
 from app.core.sessions import new_session
-from app.models import WebhookDelivery, WebhookEvent, new_id
+from app.models import new_id
+from app.webhooks import repository
 
-EVENTS = WebhookEvent.__table__
-DELIVERIES = WebhookDelivery.__table__
 BATCH = 64  # events per transaction: up to 640 deliveries for ten webhooks each
-
-# The rule, over the events ``e`` of the batch (``:seqs``); ``{wants}``: the webhook
-# subscribed to the event type.
-_HEARD = "w.id AS webhook_id, w.user_id AS owner_id, e.client_id, e.event, e.body, e.created_at"
-_ARMS = (
-    f"SELECT {_HEARD} FROM webhook_events e JOIN webhooks w ON w.user_id = e.client_id "
-    "WHERE e.seq IN :seqs AND w.active AND {wants} AND w.created_at <= e.created_at "
-    "UNION ALL "
-    f"SELECT {_HEARD} FROM webhook_events e "
-    "JOIN care_links l ON l.client_id = e.client_id AND l.created_at <= e.created_at "
-    "AND (l.ended_at IS NULL OR l.ended_at > e.created_at) "
-    "JOIN webhooks w ON w.user_id = l.therapist_id "
-    "WHERE e.seq IN :seqs AND w.active AND {wants} AND w.created_at <= e.created_at "
-    "AND (e.shared OR w.user_id = e.author_id)"
-)
-_COLUMNS = (
-    "id, webhook_id, user_id, client_id, event, body, status, attempts, next_attempt_at, created_at"
-)
-# A delivery's id: a UUIDv7 of the fan-out up to its last 48 bits, then 48 random bits per
-# delivery (time first, random after: a batch's deliveries land side by side at the end of the
-# primary key's index).
-_IDS = {
-    "postgresql": "CAST(:id_prefix || right(replace(gen_random_uuid()::text, '-', ''), 12) "
-    "AS uuid)",
-    "sqlite": ":id_prefix || lower(hex(randomblob(6)))",
-}
-_WANTS = {
-    "postgresql": "w.events ? e.event",
-    "sqlite": "instr(w.events, json_quote(e.event)) > 0",
-}
-
-
-_TAKE = sa.select(EVENTS.c.seq).order_by(EVENTS.c.seq).limit(sa.bindparam("batch"))
-_DELETE = sa.delete(EVENTS).where(EVENTS.c.seq.in_(sa.bindparam("seqs", expanding=True)))
-_ANY = sa.select(EVENTS.c.seq).limit(1)
-
-
-@lru_cache(maxsize=2)
-def _insert(dialect: str) -> sa.TextClause:
-    return sa.text(
-        f"INSERT INTO webhook_deliveries ({_COLUMNS}) "
-        f"SELECT {_IDS[dialect]}, s.webhook_id, s.owner_id, s.client_id, s.event, s.body, "
-        "'pending', 0, "
-        f"s.created_at, s.created_at FROM ({_ARMS.format(wants=_WANTS[dialect])}) AS s"
-    ).bindparams(sa.bindparam("seqs", expanding=True))
 
 
 async def fan_out(*, wait: bool = False, batch: int = BATCH) -> tuple[int, int]:
     """One batch of the oldest events: their deliveries written, the events deleted, in one
     transaction. ``(events, deliveries)``; ``(0, 0)`` when there was none (one small read)."""
     async with new_session(write=False) as reader:
-        if (await reader.execute(_ANY)).first() is None:
+        if not await repository.any_event(reader):
             return 0, 0
     async with new_session(write=True) as session:
-        dialect = session.bind.dialect.name
-        take = _TAKE
-        if dialect == "postgresql":
-            take = take.with_for_update(skip_locked=not wait)
-        seqs = list((await session.execute(take, {"batch": batch})).scalars())
+        seqs = await repository.take_events(session, batch, wait=wait)
         if not seqs:
             return 0, 0
-        params = {"seqs": seqs, "id_prefix": new_id().hex[:20]}
-        written = (await session.execute(_insert(dialect), params)).rowcount
-        await session.execute(_DELETE, {"seqs": seqs})
+        written = await repository.insert_deliveries(session, seqs, new_id().hex[:20])
+        await repository.delete_events(session, seqs)
         await session.commit()
     return len(seqs), written
 

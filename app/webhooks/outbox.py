@@ -12,8 +12,8 @@ over the runs of one day) is now done by the worker, many events per transaction
 writes one ``webhook_events`` row, whose only index is its rowid, and only when someone
 listens. In-process CPU per create, plain / with 10 webhooks: 1.03 on SQLite, 1.00 on
 PostgreSQL (30 interleaved blocks of 100). On PostgreSQL a new goal's event rides in the
-goal's own INSERT (``event_cte``, see ``app.goals.repository``); other events take the
-before-commit hook, one INSERT ... SELECT whose WHERE is the subscriber rule. On SQLite the
+goal's own INSERT (``event_cte`` of ``app.webhooks.repository``); other events take the
+before-commit hook, one INSERT ... SELECT whose WHERE is the audience rule. On SQLite the
 hook first asks whether anyone listens at all (sparing the documents), and writes inline on
 the transaction's connection (``app.core.sqlite_inline``). The event's body (``{id, type,
 created_at, data}``, ``id`` being the event's, the same for every subscriber) is rendered
@@ -23,64 +23,21 @@ once per event.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
 from app.core.http import dumps
-from app.core.reads import fetch_rows
-from app.core.sqlite_inline import sqlite_inline, sqlite_transaction_connection, sqlite_value
 from app.core.unit_of_work import BeforeCommit, CommitContext
-from app.models import CareLink, Webhook, WebhookEvent, new_id
+from app.models import new_id
+from app.webhooks import repository
 from app.webhooks.events import PENDING_EVENTS, Event
 
-EVENTS = WebhookEvent.__table__
-WEBHOOKS = Webhook.__table__
-LINKS = CareLink.__table__
 _WROTE = "waypoint.webhook_events_written"
-_EVENT_COLUMNS = ("event", "body", "client_id", "shared", "author_id", "created_at")
-
-
-def _listens(event: Any, client: Any, shared: Any, author: Any) -> sa.ColumnElement[bool]:
-    """Does an active webhook want ``event`` about ``client``'s object now: the client's own,
-    or a linked therapist's when the object is ``shared`` or theirs (``author``). The
-    delivery rule (``app.webhooks.fanout``) is the same, as of the event's time."""
-    wants = WEBHOOKS.c.events.op("?")(event)
-    own = sa.exists().where(WEBHOOKS.c.user_id == client, WEBHOOKS.c.active, wants)
-    linked = sa.exists().where(
-        WEBHOOKS.c.user_id == LINKS.c.therapist_id,
-        LINKS.c.client_id == client,
-        LINKS.c.ended_at.is_(None),
-        WEBHOOKS.c.active,
-        wants,
-        sa.or_(shared, WEBHOOKS.c.user_id == author),
-    )
-    return sa.or_(own, linked)
-
-
-def event_cte() -> sa.CTE:
-    """PostgreSQL: a new goal's event as a data-modifying CTE, to ride along with the goal's
-    own INSERT (no round trip of its own on the hottest write), written only when someone
-    listens. Parameters ``outbox_event``, ``outbox_body``, ``outbox_client``,
-    ``outbox_shared``, ``outbox_author`` and ``outbox_at``."""
-    values = {
-        "event": sa.bindparam("outbox_event", type_=sa.String()),
-        "body": sa.bindparam("outbox_body", type_=sa.Text()),
-        "client_id": sa.bindparam("outbox_client", type_=sa.Uuid()),
-        "shared": sa.bindparam("outbox_shared", type_=sa.Boolean()),
-        "author_id": sa.bindparam("outbox_author", type_=sa.Uuid()),
-        "created_at": sa.bindparam("outbox_at", type_=EVENTS.c.created_at.type),
-    }
-    rule = _listens(values["event"], values["client_id"], values["shared"], values["author_id"])
-    row = sa.select(*(value.label(name) for name, value in values.items())).where(rule)
-    return sa.insert(EVENTS).from_select(list(values), row).cte("announced")
 
 
 def cte_parameters(session: Any, event: Event, document: dict[str, Any], at: Any) -> dict[str, Any]:
@@ -95,62 +52,6 @@ def cte_parameters(session: Any, event: Event, document: dict[str, Any], at: Any
         "outbox_author": event.author_id,
         "outbox_at": at,
     }
-
-
-# PostgreSQL, the before-commit hook: the events as arrays, one statement, each written when
-# someone listens to it (``_listens``).
-_ARRAYED = _EVENT_COLUMNS[:-1]  # one array each; ``created_at`` is the commit's ``now``
-_ARRAYS = (
-    sa.func.unnest(
-        *(sa.cast(sa.bindparam(name), postgresql.ARRAY(EVENTS.c[name].type)) for name in _ARRAYED)
-    )
-    .table_valued(*_ARRAYED)
-    .render_derived(name="e")
-)
-_POSTGRES = sa.insert(EVENTS).from_select(
-    list(_EVENT_COLUMNS),
-    sa.select(
-        *(_ARRAYS.c[name] for name in _ARRAYED),
-        sa.bindparam("now", type_=EVENTS.c.created_at.type),
-    ).where(_listens(_ARRAYS.c.event, _ARRAYS.c.client_id, _ARRAYS.c.shared, _ARRAYS.c.author_id)),
-)
-_SQLITE = (
-    f"INSERT INTO webhook_events ({', '.join(_EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
-)
-
-# Does anyone listen to these clients at all? Most writes have no subscriber: the check spares
-# the loading of documents (and on SQLite the INSERT).
-_CLIENTS = sa.bindparam("client_ids", expanding=True)
-_ANYONE_LISTENS = sa.select(
-    sa.or_(
-        sa.exists().where(WEBHOOKS.c.user_id.in_(_CLIENTS), WEBHOOKS.c.active),
-        sa.exists().where(
-            WEBHOOKS.c.user_id == LINKS.c.therapist_id,
-            LINKS.c.client_id.in_(_CLIENTS),
-            LINKS.c.ended_at.is_(None),
-            WEBHOOKS.c.active,
-        ),
-    )
-)
-
-
-async def _anyone_listens(session: Any, events: list[Event]) -> bool:
-    client_ids = list({e.client_id for e in events})
-    return bool((await fetch_rows(session, _ANYONE_LISTENS, {"client_ids": client_ids}))[0][0])
-
-
-def _anyone_listens_sqlite(db: sqlite3.Connection, client_ids: list[uuid.UUID]) -> bool:
-    """``_ANYONE_LISTENS`` at the driver, in the transaction."""
-    marks = ", ".join("?" * len(client_ids))
-    sql = (
-        f"SELECT EXISTS (SELECT 1 FROM webhooks WHERE user_id IN ({marks}) AND active) "
-        "OR EXISTS (SELECT 1 FROM care_links AS l JOIN webhooks AS w "
-        f"ON w.user_id = l.therapist_id WHERE l.client_id IN ({marks}) "
-        "AND l.ended_at IS NULL AND w.active)"
-    )
-    ids = [sqlite_value(client_id) for client_id in client_ids]
-    return bool(sqlite_inline(db, sql, tuple(ids + ids)).fetchone()[0])
 
 
 def delivery_body(event_id: uuid.UUID, event: Event, data: bytes, at: Any) -> str:
@@ -199,16 +100,10 @@ async def write_outbox(context: CommitContext, load_documents: DocumentLoader) -
     events: list[Event] | None = session.info.pop(PENDING_EVENTS, None)
     if not events:
         return
-    db = (
-        await sqlite_transaction_connection(session)
-        if session.bind.dialect.name == "sqlite"
-        else None
-    )
-    if db is not None:
-        if not _anyone_listens_sqlite(db, list({e.client_id for e in events})):
-            return
-    elif any(e.data is None for e in events) and not await _anyone_listens(session, events):
-        return  # spare loading the documents
+    client_ids = list({e.client_id for e in events})
+    loading = any(e.data is None for e in events)
+    if not await repository.anyone_listens(session, client_ids, worth_asking=loading):
+        return  # spare loading the documents (and on SQLite the INSERT)
     documents = await _documents(session, events, load_documents)
     now = utcnow()
     rows = []
@@ -228,14 +123,7 @@ async def write_outbox(context: CommitContext, load_documents: DocumentLoader) -
         )
     if not rows:
         return
-    if db is not None:
-        params = [tuple(sqlite_value(row[name]) for name in _EVENT_COLUMNS) for row in rows]
-        written = sqlite_inline(db, _SQLITE, params).rowcount
-    else:
-        arrays = {name: [row[name] for row in rows] for name in _ARRAYED}
-        connection = await session.connection()
-        written = (await connection.execute(_POSTGRES, {"now": now, **arrays})).rowcount
-    if written:
+    if await repository.insert_events(session, rows, now):
         session.info[_WROTE] = True
 
 
