@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    field_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from app.core.openapi import Component
@@ -74,53 +82,114 @@ class GasLevels(BaseModel):
         return self.model_dump(by_alias=True)
 
 
-class GoalCreate(RequestBody):
-    title: Title
-    description: LongText | None = None
-    motivation: LongText | None = Field(
-        default=None, description="The why: what life looks like when the goal is met."
-    )
-    success_criteria: LongText | None = Field(
-        default=None, description="How the client will know the goal is met."
-    )
-    category: Category | None = None
-    priority: Priority | None = None
-    target_date: dt.date | None = None
-    review_every_days: ReviewEveryDays | None = None
-    visibility: Visibility = "shared"
-    client_id: uuid.UUID | None = Field(
-        default=None, description="Required for therapists: a linked client. Clients: yourself."
-    )
-    external_id: ExternalId | None = Field(
-        default=None, description="An integrator's id, unique per client."
-    )
-    gas_levels: GasLevels | None = None
-    gas_weight: GasWeight = 1
+class GoalProgress(BaseModel):
+    steps_total: int
+    steps_done: int
+    percent: int = Field(ge=0, le=100, description="Steps done, in whole percent.")
+    latest_rating: int | None
+    latest_gas_score: int | None
 
 
-# Fields that may be left out of a PATCH but never set to null.
-NOT_NULLABLE = ("title", "status", "visibility", "gas_weight")
+# How a request takes a field (``GoalField.create`` / ``GoalField.patch``).
+REQUIRED = "required"  # GoalCreate: must be given
+OPTIONAL = "optional"  # GoalCreate: may be left out (None); GoalUpdate: may be set to null
+NOT_NULL = "not null"  # GoalUpdate: may be left out but not set to null
 # May be left out but not set to null: the document shows them without `null`.
 NotNull = SkipJsonSchema[None]
 
 
-class GoalUpdate(RequestBody):
-    title: Title | NotNull = None
-    description: LongText | None = None
-    motivation: LongText | None = None
-    success_criteria: LongText | None = None
-    category: Category | None = None
-    priority: Priority | None = None
-    status: GoalStatus | NotNull = None
-    achievement_status: AchievementStatus | None = None
-    visibility: Visibility | NotNull = None
-    target_date: dt.date | None = None
-    review_every_days: ReviewEveryDays | None = None
-    external_id: ExternalId | None = None
-    gas_levels: GasLevels | None = None
-    gas_weight: GasWeight | NotNull = None
+@dataclass(frozen=True)
+class GoalField:
+    """One field of the goal document and how requests write it."""
 
-    @field_validator(*NOT_NULLABLE, mode="before")
+    shown: Any  # its type in the document (``GoalOut``)
+    takes: Any = None  # the type a request body validates (None: read-only)
+    create: Any = None  # ``REQUIRED``, ``OPTIONAL``, a default value, or None: not on create
+    patch: str | None = None  # ``OPTIONAL``, ``NOT_NULL``, or None: not on update
+    description: str | None = None  # in the request bodies
+    csv: bool = True  # a column of ``waypoint import`` (when it is on create)
+
+
+# The goal, declared once, in the document's order: ``GoalOut`` shows every field,
+# ``GoalCreate`` and ``GoalUpdate`` take the writable ones (in the same order), and the CSV
+# importer's columns are the created ones (``app.scripts.importer``). A new field is one line
+# here (and its column, its migration and ``openapi/openapi.json``).
+GOAL_FIELDS: dict[str, GoalField] = {
+    "id": GoalField(uuid.UUID),
+    "client_id": GoalField(
+        uuid.UUID,
+        uuid.UUID,
+        create=OPTIONAL,
+        description="Required for therapists: a linked client. Clients: yourself.",
+    ),
+    "created_by": GoalField(uuid.UUID | None),
+    "title": GoalField(str, Title, create=REQUIRED, patch=NOT_NULL),
+    "description": GoalField(str | None, LongText, create=OPTIONAL, patch=OPTIONAL),
+    "motivation": GoalField(
+        str | None,
+        LongText,
+        create=OPTIONAL,
+        patch=OPTIONAL,
+        description="The why: what life looks like when the goal is met.",
+    ),
+    "success_criteria": GoalField(
+        str | None,
+        LongText,
+        create=OPTIONAL,
+        patch=OPTIONAL,
+        description="How the client will know the goal is met.",
+    ),
+    "category": GoalField(str | None, Category, create=OPTIONAL, patch=OPTIONAL),
+    "priority": GoalField(Priority | None, Priority, create=OPTIONAL, patch=OPTIONAL),
+    "status": GoalField(GoalStatus, GoalStatus, patch=NOT_NULL),
+    "achievement_status": GoalField(AchievementStatus | None, AchievementStatus, patch=OPTIONAL),
+    "visibility": GoalField(Visibility, Visibility, create="shared", patch=NOT_NULL),
+    "target_date": GoalField(dt.date | None, dt.date, create=OPTIONAL, patch=OPTIONAL),
+    "review_every_days": GoalField(int | None, ReviewEveryDays, create=OPTIONAL, patch=OPTIONAL),
+    "next_review_due": GoalField(dt.date | None),
+    "external_id": GoalField(
+        str | None,
+        ExternalId,
+        create=OPTIONAL,
+        patch=OPTIONAL,
+        description="An integrator's id, unique per client.",
+    ),
+    # Not CSV columns: the levels are an object, the weight was never imported.
+    "gas_levels": GoalField(
+        GasLevels | None, GasLevels, create=OPTIONAL, patch=OPTIONAL, csv=False
+    ),
+    "gas_weight": GoalField(int, GasWeight, create=1, patch=NOT_NULL, csv=False),
+    "completed_at": GoalField(dt.datetime | None),
+    "version": GoalField(int),
+    "created_at": GoalField(dt.datetime),
+    "updated_at": GoalField(dt.datetime),
+    "progress": GoalField(GoalProgress),
+}
+# Fields that may be left out of a PATCH but never set to null.
+NOT_NULLABLE = tuple(name for name, f in GOAL_FIELDS.items() if f.patch == NOT_NULL)
+CREATED = tuple(name for name, f in GOAL_FIELDS.items() if f.create is not None)
+
+
+def _described(f: GoalField, **default: Any) -> Any:
+    # A description given here adds to the one the type carries (``GasWeight``'s), not over it.
+    return Field(**default, **({"description": f.description} if f.description else {}))
+
+
+def _created(f: GoalField) -> tuple[Any, Any]:
+    if f.create == REQUIRED:
+        return f.takes, _described(f)
+    if f.create == OPTIONAL:
+        return f.takes | None, _described(f, default=None)
+    return f.takes, _described(f, default=f.create)
+
+
+def _patched(f: GoalField) -> tuple[Any, Any]:
+    nothing = None if f.patch == OPTIONAL else NotNull
+    return f.takes | nothing, _described(f, default=None)
+
+
+class _GoalUpdateRules(RequestBody):
+    @field_validator(*NOT_NULLABLE, mode="before", check_fields=False)
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -135,38 +204,24 @@ class GoalUpdate(RequestBody):
         return values
 
 
-class GoalProgress(BaseModel):
-    steps_total: int
-    steps_done: int
-    percent: int = Field(ge=0, le=100, description="Steps done, in whole percent.")
-    latest_rating: int | None
-    latest_gas_score: int | None
-
-
-class GoalOut(BaseModel):
-    id: uuid.UUID
-    client_id: uuid.UUID
-    created_by: uuid.UUID | None
-    title: str
-    description: str | None
-    motivation: str | None
-    success_criteria: str | None
-    category: str | None
-    priority: Priority | None
-    status: GoalStatus
-    achievement_status: AchievementStatus | None
-    visibility: Visibility
-    target_date: dt.date | None
-    review_every_days: int | None
-    next_review_due: dt.date | None
-    external_id: str | None
-    gas_levels: GasLevels | None
-    gas_weight: int
-    completed_at: dt.datetime | None
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    progress: GoalProgress
+GoalCreate = create_model(
+    "GoalCreate",
+    __base__=RequestBody,
+    __module__=__name__,
+    **{name: _created(f) for name, f in GOAL_FIELDS.items() if f.create is not None},
+)
+GoalUpdate = create_model(
+    "GoalUpdate",
+    __base__=_GoalUpdateRules,
+    __module__=__name__,
+    **{name: _patched(f) for name, f in GOAL_FIELDS.items() if f.patch is not None},
+)
+GoalOut = create_model(
+    "GoalOut",
+    __base__=BaseModel,
+    __module__=__name__,
+    **{name: (f.shown, ...) for name, f in GOAL_FIELDS.items()},
+)
 
 
 class GoalPage(BaseModel):

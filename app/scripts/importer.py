@@ -14,19 +14,30 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
+from app.goals.schemas import GOAL_FIELDS
 from app.scripts.api_client import ApiClient, ApiError, Reporter, Unreachable
 
-COLUMNS = (
-    "external_id", "title", "description", "motivation", "success_criteria", "category",
-    "priority", "target_date", "review_every_days", "visibility", "client_id",
-)  # fmt: skip
+
+def _number(annotation: Any) -> bool:
+    """``int``, constrained or not (``ReviewEveryDays``)."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation is int
+
+
+# The goal fields a POST takes, as the goal's declaration says (each a cell of text).
+COLUMNS = tuple(
+    name for name, field in GOAL_FIELDS.items() if field.create is not None and field.csv
+)
 UPDATABLE = tuple(c for c in COLUMNS if c not in ("external_id", "client_id"))
 # Rows are read into memory before the first request (to show progress against the total), so
 # a file's size is bounded here: a caseload's goals are counted in hundreds, and a larger
 # import is split into files. A cell is bounded by the csv module (131,072 characters).
 MAX_ROWS = 100_000
+# Cells that are whole numbers in the API (sent as numbers when they are digits).
+NUMBERS = tuple(c for c in COLUMNS if _number(GOAL_FIELDS[c].takes))
 
 
 class BadFile(Exception):
@@ -77,8 +88,9 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
 
 def _body(cells: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = dict(cells)
-    if body.get("review_every_days", "").isdigit():
-        body["review_every_days"] = int(body["review_every_days"])
+    for name in NUMBERS:
+        if body.get(name, "").isdigit():
+            body[name] = int(body[name])
     return body
 
 
