@@ -138,8 +138,9 @@ async def anyone_listens(
 
 
 async def insert_events(session: AsyncSession, rows: list[dict[str, Any]], now: Any) -> int:
-    """The events (dicts keyed by ``EVENT_COLUMNS``, ``created_at`` being ``now``); how many
-    were written (on PostgreSQL only those someone listens to)."""
+    """The events (dicts keyed by ``EVENT_COLUMNS``, ``created_at`` being ``now``); on
+    PostgreSQL only those someone listens to. The driver's row count: 0 when none was
+    written (psycopg may answer -1, "not known", for an INSERT ... SELECT)."""
     if _sqlite(session):
         db = await sqlite_transaction_connection(session)
         params = [tuple(sqlite_value(row[name]) for name in EVENT_COLUMNS) for row in rows]
