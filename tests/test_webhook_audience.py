@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from app.core.db import new_session, utcnow
+from app.core.clock import utcnow
+from app.core.sessions import new_session
 from app.models import CareLink, User, Webhook, WebhookDelivery, WebhookEvent
 from app.webhooks import repository
 from app.webhooks.fanout import fan_out_all
