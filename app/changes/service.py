@@ -1,9 +1,10 @@
 """The change sequence: every create, update and delete of a client's data, in commit order.
 
-Services call ``record_change``; the rows are written just before COMMIT (on PostgreSQL a
-new goal's row goes with the goal's own INSERT, see ``with_goal_change``). Each row carries
-``tx``, the writing transaction's id on PostgreSQL (the column's default) and 0 on SQLite, and
-the feed (``app/sync/feed.py``) serves a follower rows in ``(tx, seq)`` order.
+Services call ``record_change``; the rows are written just before COMMIT by the statements of
+``app.changes.repository`` (on PostgreSQL a new goal's row goes with the goal's own INSERT,
+see ``with_goal_change`` there). Each row carries ``tx``, the writing transaction's id on
+PostgreSQL (the column's default) and 0 on SQLite, and the feed (``app/sync/feed.py``) serves
+a follower rows in ``(tx, seq)`` order.
 
 Why that is commit order enough: on PostgreSQL the feed serves only rows whose ``tx`` is below
 the oldest transaction still running when it reads (``pg_snapshot_xmin``); every transaction
