@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-APP = Path(__file__).resolve().parent.parent / "app"
+APP = Path(__file__).resolve().parents[2] / "app"
 # Where statements may be written out: ``app/core/`` (the engine and the generic fast paths),
 # each domain's ``repository.py``, and ``app/models/`` (table definitions: a partial index's
 # ``WHERE``). ``scripts/mirror.py`` is a command-line client's own SQLite file, not the
