@@ -23,10 +23,8 @@ it, as every writer waited for every other under the single lock this replaces.
 
 It used to be a transaction-scoped advisory lock taken by every write before its change rows
 and held to COMMIT, which made every writer of the whole service commit one after another.
-Creates with two workers on PostgreSQL (``bench/feed_lock.py``: wrk at 50 connections on the
-bench data, this code against main's with the lock, interleaved, 3 rounds of 10 s): 617 / 658
-/ 653 rps against 555 / 612 / 539, a median per-round ratio of 1.11 (+11 %; the issue's
-estimate was 12 %), PostgreSQL CPU 0.37 against 0.52 ms per create (median round); and on a
+Creates with two workers on PostgreSQL went faster and cost the database less CPU without it
+(``bench/feed_lock.py``; bench/README.md, "Figures behind the code's comments"); and on a
 server with more cores the lock would have capped every write of the service at one COMMIT
 after another.
 

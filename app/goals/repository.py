@@ -47,8 +47,8 @@ async def insert_goal_with_change(
     """A new goal (``row``: its column values), its ``upsert`` change and, when ``announce``
     is given, its webhook event.
 
-    PostgreSQL: one statement, one round trip fewer on the hottest write (create rps 0.68 of a
-    bare insert with it, measured in ``make bench``); the change row is written under the
+    PostgreSQL: one statement, one round trip fewer on the hottest write (bench/README.md,
+    "Figures behind the code's comments"); the change row is written under the
     client's lock exactly as the before-commit hook writes it, and the webhook event is written
     by the same statement (``app.webhooks.repository.event_cte``). SQLite: the INSERT; the
     change row and the event go with the others before COMMIT."""
@@ -143,10 +143,11 @@ def _one_row_page(rows: sa.Select[Any], is_client: bool) -> sa.Select[Any]:
     """PostgreSQL: the page as one row, aggregated after the last goal is rendered.
 
     Rows are sent as they are produced, so a page of rows reaches the server in several pieces
-    spread over the query's time, and the driver wakes up for each: one row measured 0.4 ms
-    of the server's CPU against 1.0-1.3 ms. Of the ``limit`` (page size + 1) rows matched, the
-    row holds the page's documents joined, how many matched, the page's last keys (for the
-    next cursor) and, for a therapist, the page's ``client_id:id`` pairs (for the access log)."""
+    spread over the query's time, and the driver wakes up for each: one row costs the server
+    far less CPU (bench/README.md, "Figures behind the code's comments"). Of the ``limit``
+    (page size + 1) rows matched, the row holds the page's documents joined, how many matched,
+    the page's last keys (for the next cursor) and, for a therapist, the page's
+    ``client_id:id`` pairs (for the access log)."""
     page = rows.subquery("page")
     order = (page.c.raw_updated_at.desc(), page.c.raw_id.desc())
     position = sa.func.row_number().over(order_by=order)

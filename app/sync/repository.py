@@ -50,8 +50,8 @@ def _readable_by(kind: str, is_client: bool, caller: Any) -> sa.ColumnElement[bo
     review's is always its goal's), not on the joined goal's, so a snapshot page walks the
     object's ``(client_id, id)`` or primary key index with one goal lookup per row. Said on
     the goal, PostgreSQL estimated the join as if a client's goals and steps were unrelated
-    (a tenth of the rows), hashed all of the big benchmark client's 10,100 goals for every
-    page and sorted: 22 ms for a page of 500 steps instead of 3 ms."""
+    (a tenth of the rows), hashed all of the big benchmark client's goals for every page and
+    sorted, several times slower (bench/README.md, "Figures behind the code's comments")."""
     if kind == "encouragement":
         return encouragements_readable_by(is_client, caller)
     if is_client:
@@ -143,7 +143,8 @@ def _follow_statement(dialect: str, is_client: bool, types: tuple[str, ...]) -> 
         # SQLite: writers take turns and every row's ``tx`` is 0 (the column's default there),
         # so the order is ``seq``'s. Said as a row value, SQLite walked the index on
         # ``(client_id, tx)`` only and filtered every change of the client: a follower of
-        # the big benchmark client with nothing new got 175 rps instead of about 1,900.
+        # the big benchmark client with nothing new was served a tenth as fast (bench/README.md,
+        # "Figures behind the code's comments").
         after = sa.and_(c.tx == tx, c.seq > seq)
     query = sa.select(c.tx, c.seq, c.object_type, c.object_id).where(after, reach)
     if dialect == "postgresql":

@@ -6,12 +6,12 @@ worker turns each event into one delivery per subscribed webhook (``app.webhooks
 applying the subscriber rule as of the event's ``created_at``.
 
 Cost, the point of this module: the hottest write (a goal created) must stay fast with webhooks
-(``make bench``: create rps with 10 webhooks >= 0.9 x without). Writing the ten deliveries in
-the change's own transaction (ten rows, thirty index entries: 0.72-0.92 of the plain create
-over the runs of one day) is now done by the worker, many events per transaction; the change
+(a ``make bench`` target compares creates with ten webhooks and without). Writing the ten
+deliveries in the change's own transaction (ten rows, thirty index entries) missed it, so it is
+now done by the worker, many events per transaction; the change
 writes one ``webhook_events`` row, whose only index is its rowid, and only when someone
-listens. In-process CPU per create, plain / with 10 webhooks: 1.03 on SQLite, 1.00 on
-PostgreSQL (30 interleaved blocks of 100). On PostgreSQL a new goal's event rides in the
+listens, and a create costs about the same CPU with webhooks as without (bench/README.md,
+"Figures behind the code's comments"). On PostgreSQL a new goal's event rides in the
 goal's own INSERT (``event_cte`` of ``app.webhooks.repository``); other events take the
 before-commit hook, one INSERT ... SELECT whose WHERE is the audience rule. On SQLite the
 hook first asks whether anyone listens at all (sparing the documents), and writes inline on
