@@ -18,6 +18,7 @@ from app.encouragements import router as encouragements
 from app.fhir import router as fhir
 from app.goals import router as goals
 from app.health import router as health
+from app.notifications import router as notifications
 from app.privacy import router as privacy
 from app.progress import router as progress
 from app.reviews import router as reviews
@@ -42,6 +43,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     progress.router,
     dashboard.router,
     webhooks.router,
+    notifications.router,
+    notifications.public_router,
     fhir.router,
     fhir.public_router,  # last: its catch-all answers the rest of /v1/fhir/
 )

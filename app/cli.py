@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import shutil
 import signal
@@ -225,6 +226,48 @@ def seed_demo() -> None:
     console.print(table)
     if result.created:
         console.print(f"Sam's first goal: /v1/goals/{result.goal_ids[0]}/progress.svg")
+
+
+reminders_cli = typer.Typer(help="Review reminders and lagging-behind alerts.")
+cli.add_typer(reminders_cli, name="reminders")
+
+
+def _instant(text: str) -> datetime.datetime:
+    """An RFC 3339 instant with its offset (a naive time says no instant)."""
+    try:
+        at = datetime.datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise typer.BadParameter("not an RFC 3339 instant") from None
+    if at.tzinfo is None:
+        raise typer.BadParameter("give the offset, e.g. 2027-03-28T07:00:00Z")
+    return at.astimezone(datetime.UTC)
+
+
+@reminders_cli.command("run")
+def reminders_run(
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at", help="Run as of this RFC 3339 instant (default: now).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Run the scheduler once on the configured database: what is due as of --at and not yet
+    done. Safe beside the servers' own workers: nothing is sent twice."""
+    from app.core.clock import utcnow
+    from app.core.engines import dispose_engines
+    from app.reminders.runner import run_once
+    from app.wiring import BEFORE_COMMIT
+
+    when = _instant(at) if at else utcnow()
+
+    async def run() -> str:
+        try:
+            return (await run_once(when, BEFORE_COMMIT)).summary()
+        finally:
+            await dispose_engines()
+
+    print(asyncio.run(run()))
 
 
 def main() -> None:

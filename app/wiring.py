@@ -26,6 +26,8 @@ from app.idempotency.service import store_idempotent_response
 from app.mail.outbox import forget_queued_mail, wake_mail_workers
 from app.mail.queue_metrics import measure_mail_queue
 from app.mail.worker import send_mail
+from app.reminders.metrics import measure_reminders
+from app.reminders.runner import reminder_worker
 from app.resources import load_documents
 from app.retention.worker import sweep_retention
 from app.webhooks.outbox import forget_written_deliveries, outbox_writer, wake_delivery_workers
@@ -53,10 +55,15 @@ BACKGROUND_WORKERS: tuple[BackgroundWorker, ...] = (
     send_mail,  # the mail outbox (off with WAYPOINT_MAIL_WORKER=false)
     sweep_retention,  # deletes what only grows (docs/retention.md; WAYPOINT_RETENTION_WORKER)
     send_password_resets,  # reset requests into links (runs where the mail worker does)
+    reminder_worker(BEFORE_COMMIT),  # the reminder scheduler, once a minute
 )
 
 # Gauges measured at each scrape of ``GET /metrics`` (``app.core.metrics``).
-SCRAPE_HOOKS: tuple[ScrapeHook, ...] = (measure_delivery_queue, measure_mail_queue)
+SCRAPE_HOOKS: tuple[ScrapeHook, ...] = (
+    measure_delivery_queue,
+    measure_mail_queue,
+    measure_reminders,
+)
 
 # Process-wide SQLAlchemy session events: (target, event name, listener).
 SESSION_LISTENERS: tuple[tuple[type[Session], str, Callable[[Any], None]], ...] = (

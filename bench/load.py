@@ -95,6 +95,7 @@ def _users(n_clients: int, password_hash: str, now: dt.datetime) -> list[dict[st
                 "role": "client",
                 "timezone": "Europe/Berlin",
                 "password_hash": password_hash,
+                "email_verified": False,
                 "created_at": now - dt.timedelta(days=400),
                 "updated_at": now - dt.timedelta(days=400),
             }
@@ -162,6 +163,10 @@ def _goal_and_steps(
         "celebrated_half_at": updated if n_steps and steps_done * 2 >= n_steps else None,
         "celebrated_all_steps_at": updated if n_steps and steps_done == n_steps else None,
         "celebrated_completed_at": updated if completed else None,
+        "lagging": False,
+        "lagging_reviews": False,
+        "lagging_missed": False,
+        "reminded_due": None,
         "version": 1 + n_steps + steps_done,
         "created_at": created,
         "updated_at": updated,

@@ -372,6 +372,8 @@ def bench_database(
         extra_md.append(overload_scenario(name, url, many_file, opts, found))
     if opts["mixed"]:
         extra_md.append(mixed_scenario(name, url, many_file, opts, found))
+    if opts["reminders"]:
+        extra_md.append(reminders_scenario(name, url, found))
     return results, found, "\n".join(extra_md)
 
 
@@ -561,6 +563,28 @@ def mixed_scenario(name: str, url: str, tokens: Path, opts: dict, found: list[Ch
     return "\n".join(md) + "\n"
 
 
+def reminders_scenario(name: str, url: str, found: list[Check]) -> str:
+    """The reminder sweep at 1 % and 10 % of clients due, and review creation with and
+    without the reminder work (bench/reminders.py), in a process of its own."""
+    import subprocess
+    import sys
+
+    console.print("  reminders: the scheduler's sweep and review creation, in process")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.reminders", url, "--json"],
+        cwd=ROOT, env={**os.environ, **BENCH_ENV}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        found.append(Check("reminders scenario", "failed to run", "runs", False))
+        console.print(done.stderr[-2000:])
+        return ""
+    rows = [Check(*row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
+    found.extend(rows)
+    md = [f"**{name}: reminders** (in process, CPU time)\n", "| check | value | target |"]
+    md += ["|---|---|---|"] + [f"| {c.name} | {c.value} | {c.target} |" for c in rows]
+    return "\n".join(md) + "\n"
+
+
 def count_goals_safely(url: str) -> int:
     try:
         return count_goals(url)
@@ -740,6 +764,9 @@ def main(
         bool, typer.Option(help="A day of app traffic on two workers: errors, p99, memory.")
     ] = True,
     mixed_duration: Annotated[float, typer.Option(help="Seconds of mixed load.")] = 60,
+    reminders: Annotated[
+        bool, typer.Option(help="The reminder sweep (1 % and 10 % due) and review creation.")
+    ] = True,
     nice: Annotated[
         int,
         typer.Option(
@@ -770,6 +797,7 @@ def main(
         "overload": overload,
         "overload_duration": overload_duration,
         "mixed": mixed,
+        "reminders": reminders,
         "mixed_duration": mixed_duration,
         "wrk": ensure_wrk(),
     }

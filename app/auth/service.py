@@ -27,7 +27,14 @@ from app.core.security import (
 )
 from app.core.sessions import new_session
 from app.core.unit_of_work import keep_on_error
-from app.models import AuthSession, LoginFailure, PersonalAccessToken, RefreshToken, User
+from app.models import (
+    AuthSession,
+    LoginFailure,
+    PersonalAccessToken,
+    RefreshToken,
+    ReminderSchedule,
+    User,
+)
 
 REFRESH_PREFIX = "wpr_"
 EMAIL_KEY_MAX = 320  # the column widths of login_failures
@@ -101,6 +108,14 @@ async def update_me(session: AsyncSession, principal: Principal, data: UpdateMeR
     if changes:
         user.updated_at = utcnow()
     await session.flush()
+    if "timezone" in changes and principal.is_client:
+        # The client's local reminder hours moved: their next reminder instant becomes now,
+        # and the scheduler's next run sets it anew in the new timezone (docs/reminders.md).
+        await session.execute(
+            sa.update(ReminderSchedule)
+            .where(ReminderSchedule.client_id == user.id)
+            .values(next_at=utcnow())
+        )
     return user
 
 

@@ -25,6 +25,7 @@ from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import decode_cursor, encode_cursor
 from app.models import CareInvite, CareLink, User, new_id
+from app.reminders import service as reminders
 
 INVITE_TTL = dt.timedelta(days=7)
 CODE_BYTES = 10  # 80 random bits: unguessable, yet short enough to read out over the phone
@@ -163,6 +164,7 @@ async def end_link(session: AsyncSession, principal: Principal, link_id: uuid.UU
         raise NotFound("No such care link.")
     ended, therapist_id = ended
     record_link_change(session, therapist_id, ended)
+    await reminders.link_ended(session, ended, therapist_id)
     record_access(
         session,
         principal,

@@ -29,6 +29,8 @@ def _sqlite_value(document: Document, table: str, name: str) -> str:
         return f"replace(replace({column},'.000000',''),' ','T')||'Z'"
     if kind == "object":
         return f"json({column})"
+    if kind == "boolean":  # stored as 0/1
+        return f"json(CASE WHEN {column} THEN 'true' ELSE 'false' END)"
     return column
 
 

@@ -54,7 +54,7 @@ class Document:
 
     def kind(self, name: str) -> str:
         """What a field holds, for renderers outside Python (the database's JSON):
-        ``uuid``, ``datetime``, ``date``, ``object`` (nested JSON) or ``scalar``."""
+        ``uuid``, ``datetime``, ``date``, ``boolean``, ``object`` (nested JSON) or ``scalar``."""
         annotation = _plain_type(self.declaration.model_fields[name].annotation)
         if annotation is uuid.UUID:
             return "uuid"
@@ -62,6 +62,8 @@ class Document:
             return "datetime"
         if annotation is dt.date:
             return "date"
+        if annotation is bool:
+            return "boolean"
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             return "object"
         return "scalar"

@@ -29,6 +29,9 @@ class ClientSummary(ResponseBody):
         description="Active shared goals whose `next_review_due` is before the client's today "
         "(in the client's timezone): a review due today is not overdue yet."
     )
+    goals_lagging: int = Field(
+        description="Active shared goals lagging behind (their `lagging` is true)."
+    )
     gas_t_score: float | None = Field(
         description="Kiresuk-Sherman T-score (rho 0.3, one decimal) over the latest "
         "`gas_score` of each active shared goal that has one, weighted by `gas_weight`."

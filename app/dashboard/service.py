@@ -70,6 +70,7 @@ async def client_summaries(
             _when(active, Goal.steps_done).label("steps_done"),
             sa.func.max(Goal.last_review_at).label("last_review_at"),
             _when(sa.and_(active, _overdue(clients, due.now())), 1).label("overdue"),
+            _when(sa.and_(active, Goal.lagging), 1).label("lagging"),
             _when(scored, Goal.gas_weight * Goal.latest_gas_score).label("swx"),
             _when(scored, Goal.gas_weight * Goal.gas_weight).label("sww"),
             _when(scored, Goal.gas_weight).label("sw"),
@@ -92,6 +93,7 @@ async def client_summaries(
                 ),
                 last_review_at=row.last_review_at if row else None,
                 reviews_overdue=int(row.overdue) if row else 0,
+                goals_lagging=int(row.lagging) if row else 0,
                 gas_t_score=t_score_from_sums(row.swx, row.sww, row.sw) if row else None,
             )
         )

@@ -147,6 +147,8 @@ GOAL_FIELDS: dict[str, GoalField] = {
     "target_date": GoalField(dt.date | None, dt.date, create=OPTIONAL, patch=OPTIONAL),
     "review_every_days": GoalField(int | None, ReviewEveryDays, create=OPTIONAL, patch=OPTIONAL),
     "next_review_due": GoalField(dt.date | None),
+    # An active goal lagging behind (docs/reminders.md): set by reviews and the scheduler.
+    "lagging": GoalField(bool),
     "external_id": GoalField(
         str | None,
         ExternalId,

@@ -29,6 +29,7 @@ from app.goals.documents import goal_document
 from app.goals.repository import client_timezone, insert_goal_with_change
 from app.goals.schemas import GoalCreate, GoalUpdate
 from app.models import Goal, Review, Step, new_id
+from app.reminders import service as reminders
 from app.webhooks.events import Event, EventType, new_event, record
 
 GOALS = Goal.__table__
@@ -62,13 +63,22 @@ async def next_review_due(
     client_id: uuid.UUID,
     review_every_days: int | None,
     since: dt.datetime,
+    timezone: str | None = None,
 ) -> dt.date | None:
-    """``since`` (the last review, else the creation) as a date in the client's timezone, plus
-    the interval; null without one. The same rule reviews follow."""
+    """``since`` (the last review, else the creation) as a date in the client's timezone
+    (read unless given), plus the interval; null without one. The same rule reviews follow."""
     if review_every_days is None:
         return None
-    timezone = await client_timezone(session, client_id)
+    timezone = timezone or await client_timezone(session, client_id)
     return local_date(since, timezone or "UTC") + dt.timedelta(days=review_every_days)
+
+
+async def _schedule(session: AsyncSession, goal: Any, timezone: str | None = None) -> None:
+    """The goal's due date may need a reminder or a lagging check sooner than the client's
+    next instant (``app.reminders``)."""
+    if goal.status == "active" and goal.next_review_due is not None:
+        timezone = timezone or await client_timezone(session, goal.client_id)
+        await reminders.goal_due_changed(session, goal.client_id, goal, timezone or "UTC")
 
 
 def _record(
@@ -124,6 +134,9 @@ async def create_goal(
         )
     if data.external_id is not None:
         await _ensure_external_id_free(session, client_id, data.external_id, None)
+    timezone = None
+    if data.review_every_days is not None:
+        timezone = await client_timezone(session, client_id)
     now = utcnow()
     row = {
         **data.model_dump(exclude={"client_id"}),  # every field the caller may set
@@ -132,12 +145,17 @@ async def create_goal(
         "created_by": principal.user_id,
         "status": "active" if principal.is_client else "proposed",
         "achievement_status": None,
-        "next_review_due": await next_review_due(session, client_id, data.review_every_days, now),
+        "next_review_due": await next_review_due(
+            session, client_id, data.review_every_days, now, timezone
+        ),
         "completed_at": None,
         "steps_total": 0,
         "steps_done": 0,
         "latest_rating": None,
         "latest_gas_score": None,
+        "lagging": False,
+        "lagging_reviews": False,
+        "lagging_missed": False,
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -148,6 +166,7 @@ async def create_goal(
     # insert: the database refuses it, answered by app.core.constraints.
     await insert_goal_with_change(session, row, announce=_event("goal.created", goal, document))
     _log(session, principal, goal, "create")
+    await _schedule(session, types.SimpleNamespace(**row, reminded_due=None), timezone)
     return document
 
 
@@ -188,9 +207,15 @@ async def update_goal(
         )
     for name, value in changes.items():
         setattr(goal, name, value)
+    if "status" in changes:
+        await reminders.status_changed(session, goal, now)
     goal.version += 1
     goal.updated_at = now
     await session.flush()  # a concurrent taker of the external_id: app.core.constraints
+    if changes.keys() & {"status", "review_every_days"}:
+        await _schedule(session, goal)
+    if changes.get("visibility") == "private":
+        await reminders.goal_hidden(session, goal.client_id, goal.id, from_therapists=True)
     if completing:
         await celebrate_completed(
             session, goal_id=goal.id, client_id=goal.client_id, title=goal.title, now=now
@@ -215,6 +240,7 @@ async def delete_goal(
     await session.flush()
     _record(session, principal, goal, op="delete", action="delete")
     record(session, _event("goal.deleted", goal, {"id": goal.id}))
+    await reminders.goal_hidden(session, goal.client_id, goal.id, from_therapists=False)
     record_goal_encouragements_change(session, goal.client_id, goal.id)
     children = await session.execute(
         sa.select(sa.literal("step"), STEPS.c.id)

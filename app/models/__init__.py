@@ -13,9 +13,12 @@ from app.models.goal import Goal
 from app.models.idempotency_key import IdempotencyKey
 from app.models.login_failure import LoginFailure
 from app.models.mail_message import MailMessage
+from app.models.notification import Notification
+from app.models.notification_settings import NotificationSettings
 from app.models.password_reset_request import PasswordResetRequest
 from app.models.personal_access_token import PersonalAccessToken
 from app.models.refresh_token import RefreshToken
+from app.models.reminder_schedule import ReminderSchedule
 from app.models.review import Review
 from app.models.step import Step
 from app.models.sync_horizon import SyncHorizon
@@ -39,9 +42,12 @@ __all__ = [
     "IdempotencyKey",
     "LoginFailure",
     "MailMessage",
+    "Notification",
+    "NotificationSettings",
     "PasswordResetRequest",
     "PersonalAccessToken",
     "RefreshToken",
+    "ReminderSchedule",
     "Review",
     "Step",
     "SyncHorizon",

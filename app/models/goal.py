@@ -53,6 +53,14 @@ class Goal(SQLModel, table=True):
     celebrated_half_at: dt.datetime | None = timestamp(nullable=True)
     celebrated_all_steps_at: dt.datetime | None = timestamp(nullable=True)
     celebrated_completed_at: dt.datetime | None = timestamp(nullable=True)
+    # Lagging behind (app/reminders/lagging.py): ``lagging`` is what the document shows; it is
+    # ``lagging_reviews`` (rules 2 and 3, on the latest reviews) or ``lagging_missed`` (rule 1,
+    # as last judged), for an active goal. Alerts go out when it turns true.
+    lagging: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    lagging_reviews: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    lagging_missed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # The ``next_review_due`` last reminded: each due date is reminded once.
+    reminded_due: _dt.date | None = None
     version: int = 1
     created_at: dt.datetime = timestamp()
     updated_at: dt.datetime = timestamp()

@@ -17,6 +17,8 @@ from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import parse_object_id
 from app.goals.access import linked_clients, readable_goals
 from app.models import Goal, Review, User
+from app.reminders import service as reminders
+from app.reminders.lagging import ReviewMark
 from app.reviews import due
 from app.reviews.documents import REVIEW_COLUMNS, review_document
 from app.reviews.schemas import ReviewCreate
@@ -36,7 +38,7 @@ async def add_review(
     The goal row is locked (``GoalForReview``), so concurrent reviews of one goal apply one
     after the other and the goal ends with the values of the last one.
     """
-    timezone = await session.scalar(sa.select(User.timezone).where(User.id == goal.client_id))
+    context = await reminders.review_context(session, goal.client_id, goal.id)
     at = at or due.now()  # ``at``: only for back-dated demo data
     review = Review(
         goal_id=goal.id,
@@ -57,9 +59,13 @@ async def add_review(
     if data.gas_score is not None:
         goal.latest_gas_score = data.gas_score
     goal.last_review_at = at
-    goal.next_review_due = due.next_review_due(at, timezone or "UTC", goal.review_every_days)
+    goal.next_review_due = due.next_review_due(at, context.timezone, goal.review_every_days)
     goal.version += 1
     goal.updated_at = max(at, goal.updated_at)
+    # Lagging alerts this review causes are in the feed when the POST answers.
+    await reminders.judge_after_review(
+        session, goal, ReviewMark(data.rating, data.gas_score), context, at
+    )
     await session.flush()
     record_change(
         session,

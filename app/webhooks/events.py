@@ -28,6 +28,8 @@ _EventType = Literal[
     "step.completed",
     "review.created",
     "encouragement.created",
+    "review.due",
+    "goal.lagging",
 ]
 EventType = Annotated[_EventType, Component("WebhookEvent")]
 EVENT_TYPES: tuple[str, ...] = get_args(_EventType)

@@ -1,5 +1,6 @@
 """From an empty database: upgrade to head, no drift from the models, downgrade to base."""
 
+import datetime as dt
 import re
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from app.cli import alembic_config
+from app.core.columns import UTCDateTime
 from app.core.database_url import sync_url
 from app.models import metadata
 from tests.support.database import DATABASE_URL
@@ -148,3 +150,50 @@ def test_0008_fills_in_the_client_of_existing_deliveries(empty_database):
         engine.dispose()
     expected = {"own": client, "named": client, "step": client, "deleted": client, "unknown": None}
     assert {name: found[delivery_id] for name, delivery_id in ids.items()} == expected
+
+
+def test_the_reminders_revision_schedules_the_clients_with_due_goals(empty_database):
+    """Goals already due before reminders existed are found by the scheduler: their clients
+    get a schedule row no later than their earliest due date can begin anywhere."""
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0021_reminders-1")
+    engine = sa.create_engine(empty_database, poolclass=sa.pool.NullPool)
+    client_id, idle_id = uuid.uuid4(), uuid.uuid4()
+    now = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    # The tables as the revision before found them (the models already have more columns).
+    users = sa.table("users", *(_typed(c) for c in (
+        "id", "email", "email_key", "display_name", "role", "timezone", "password_hash",
+        "created_at", "updated_at")))  # fmt: skip
+    goals = sa.table("goals", *(_typed(c) for c in (
+        "id", "client_id", "title", "status", "visibility", "next_review_due", "gas_weight",
+        "steps_total", "steps_done", "version", "created_at", "updated_at")))  # fmt: skip
+    try:
+        with engine.begin() as conn:
+            for uid in (client_id, idle_id):
+                conn.execute(users.insert().values(
+                    id=uid, email=f"{uid}@x.example", email_key=f"{uid}@x.example",
+                    display_name="c", role="client", timezone="UTC", password_hash="x",
+                    created_at=now, updated_at=now,
+                ))  # fmt: skip
+            for day, status in (("2026-12-20", "active"), ("2026-12-01", "completed"),
+                                ("2027-01-05", "active")):  # fmt: skip
+                conn.execute(goals.insert().values(
+                    id=uuid.uuid4(), client_id=client_id, title="t", status=status,
+                    visibility="shared", next_review_due=dt.date.fromisoformat(day),
+                    gas_weight=1, steps_total=0, steps_done=0, version=1, created_at=now,
+                    updated_at=now,
+                ))  # fmt: skip
+        command.upgrade(config, "0021_reminders")
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT client_id, next_at FROM reminder_schedules")).all()
+        assert len(rows) == 1  # the client without goals has nothing to schedule
+        assert str(rows[0][0]).replace("-", "") == client_id.hex
+        assert str(rows[0][1]).startswith("2026-12-19 10:00:00")
+    finally:
+        engine.dispose()
+
+
+def _typed(name: str) -> sa.ColumnClause:
+    kinds = {"id": sa.Uuid(), "client_id": sa.Uuid(), "next_review_due": sa.Date()}
+    kinds |= {"created_at": UTCDateTime(), "updated_at": UTCDateTime()}
+    return sa.column(name, kinds.get(name))

@@ -78,6 +78,7 @@ async def test_dashboard_numbers(client, make_user, sync_engine, monkeypatch):
     # Steps over active shared goals: 1 of 2 + 1 of 1 = 2 of 3 -> floor(66.7) = 66.
     assert ana_row["steps_done_percent"] == 66
     assert ana_row["reviews_overdue"] == 2  # sleep (25th) and calm (1st)
+    assert ana_row["goals_lagging"] == 0  # none judged lagging (tests/test_lagging.py)
     # T over active shared goals with a score: (x, w) = (2, 3) sleep, (-1, 1) walks.
     # sum(w x) = 6 - 1 = 5; sum(w^2) = 9 + 1 = 10; (sum w)^2 = 16
     # denominator = 0.7 * 10 + 0.3 * 16 = 11.8; sqrt = 3.435113
@@ -99,6 +100,7 @@ async def test_dashboard_numbers(client, make_user, sync_engine, monkeypatch):
         "steps_done_percent": None,
         "last_review_at": None,
         "reviews_overdue": 0,
+        "goals_lagging": 0,
         "gas_t_score": None,
     }
 
