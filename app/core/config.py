@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     webhook_retention_days: int = Field(default=30, ge=1)
     # Sent or given-up mail messages, after their last attempt.
     mail_retention_days: int = Field(default=30, ge=1)
+    # In-app notifications (reminders, lagging alerts) are kept this long, read or not.
+    notification_retention_days: int = Field(default=180, ge=1)
     # Refresh tokens, logins, care invites and personal tokens past their expiry or revocation.
     auth_retention_days: int = Field(default=30, ge=1)
     # The sync feed's change rows; a follower whose cursor is older starts over (410). Below a

@@ -29,6 +29,7 @@ from app.models import (
     IdempotencyKey,
     LoginFailure,
     MailMessage,
+    Notification,
     PersonalAccessToken,
     RefreshToken,
     WebhookDelivery,
@@ -146,9 +147,16 @@ def _old_change(settings: Settings, now: dt.datetime) -> sa.ColumnElement[bool]:
     return sa.and_(c.at < now - dt.timedelta(days=settings.sync_retention_days), c.seq < newest)
 
 
+def _old_notification(settings: Settings, now: dt.datetime) -> sa.ColumnElement[bool]:
+    """A reminder or alert older than the feed keeps (read or not)."""
+    table = Notification.__table__
+    return table.c.created_at < now - dt.timedelta(days=settings.notification_retention_days)
+
+
 RULES: tuple[Rule, ...] = (
     Rule(WebhookDelivery.__table__, _answered_delivery, "webhook_retention_days"),
     Rule(MailMessage.__table__, _finished_mail, "mail_retention_days"),
+    Rule(Notification.__table__, _old_notification, "notification_retention_days"),
     Rule(IdempotencyKey.__table__, _expired_key, "idempotency_ttl_hours"),
     Rule(LoginFailure.__table__, _outside_window, "login_window_seconds"),
     Rule(AccountRequest.__table__, _old_account_request, None),
@@ -176,4 +184,6 @@ KEPT: dict[str, str] = {
     "webhook_events": "deleted by the delivery worker as it fans each one out",
     "password_reset_requests": "deleted by the reset worker as it handles each one",
     "sync_horizon": "one row",
+    "notification_settings": "one row per account that changed its settings, erased with it",
+    "reminder_schedules": "one row per client with a reminder to come, deleted when none is",
 }
