@@ -19,6 +19,13 @@ class TokenBody(RequestBody):
     """A body carrying a link's token: whatever the token holds, it is judged by the route
     (400 ``invalid-token``), not refused as a validation error."""
 
+    @field_validator("token", mode="before", check_fields=False)
+    @classmethod
+    def _any_value_is_a_token(cls, value: object) -> object:
+        # A number, null, list or object in place of the token is a token that is not one: the
+        # empty string never matches a live token, so the route answers it as invalid.
+        return value if isinstance(value, str) else ""
+
     @field_validator("*", mode="after")
     @classmethod
     def _no_control_characters(cls, value: object, info: ValidationInfo) -> object:

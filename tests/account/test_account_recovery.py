@@ -137,6 +137,13 @@ async def test_a_short_new_password_is_422_and_the_token_stays_usable(client, ma
         "../../etc",
         "\ud800" * 40,
         "A" * 42 + "\ud800",
+        # Not a string at all: still a token that is not one, never a validation error.
+        None,
+        12345678901234567890,
+        1.5,
+        True,
+        ["A" * 43],
+        {"token": "A" * 43},
     ],
 )
 async def test_malformed_or_unknown_tokens_are_400_never_422(client, token):
