@@ -8,8 +8,9 @@ import time
 
 import httpx
 
-from app.core.admission import BURST, AdmissionMiddleware, ShedRule
+from app.core.admission import BURST, SUSTAINED_PROBES, AdmissionMiddleware, ShedRule
 from app.core.config import Settings, get_settings
+from tests.support.waiting import until
 from tests.support.worlds import assert_problem
 
 
@@ -75,8 +76,7 @@ async def test_requests_within_the_bound_wait_their_turn_in_order():
         slow = asyncio.create_task(client.get("/slow"))
         await started.wait()
         queued = [asyncio.create_task(client.get(f"/q{i}")) for i in range(3)]
-        await asyncio.sleep(0.05)
-        assert admission.waiting == 3
+        await until(lambda: admission.waiting == 3, what="three requests queued")
         hold.set()
         assert [r.status_code for r in await asyncio.gather(slow, *queued)] == [200] * 4
         assert admission.waiting == 0
@@ -103,13 +103,14 @@ async def test_a_backlog_in_the_event_loop_sheds_until_the_loop_catches_up():
                 await asyncio.sleep(0)
 
         busy = asyncio.create_task(backlog())
-        await asyncio.sleep(1.2)  # the probe ran late three times in a row
+        # The probe ran late three times in a row: the sustained lag is over the bound.
+        await until(lambda: admission.loop_lag > 0.1, what="a sustained lag")
         refused = await client.get("/c")
         assert_problem(refused, 503, "service-unavailable")
         assert refused.headers["Retry-After"] == "1"
         await busy
-        await asyncio.sleep(0.2)  # the loop has caught up: requests are served again
-        assert admission.loop_lag < 0.05
+        # The loop has caught up: three punctual probes in a row, and requests are served.
+        await until(lambda: admission.loop_lag < 0.05, what="the lag gone")
         assert (await client.get("/d")).status_code == 200
 
 
@@ -142,7 +143,7 @@ async def test_a_turn_of_the_loop_that_overruns_sheds_while_it_lasts():
     admission = AdmissionMiddleware(slow_app(hold, started), limit=10, max_wait_ms=100)
     async with client_for(admission) as client:
         assert (await client.get("/a")).status_code == 200  # starts the lag probe
-    await asyncio.sleep(0.05)
+    await until(lambda: len(admission._recent_lags) == SUSTAINED_PROBES, what="probes ran")
     assert admission.current_lag() < 0.01
     for _ in range(BURST):  # served within this turn, each start to end
         scope, sent, finished = decide(admission)
@@ -160,11 +161,12 @@ async def test_a_lone_stall_of_the_loop_sheds_nothing():
     admission = AdmissionMiddleware(slow_app(hold, started), limit=10, max_wait_ms=100)
     async with client_for(admission) as client:
         assert (await client.get("/a")).status_code == 200  # starts the lag probe
-        await asyncio.sleep(0.05)
+        await until(lambda: len(admission._recent_lags) == SUSTAINED_PROBES, what="probes ran")
         stall(0.06)
         scope, sent, finished = decide(admission)
         assert finished and sent[0]["status"] == 200
-        await asyncio.sleep(0.001)  # the next turn: the probe runs, 60 ms late
+        # The next turn: the overdue probe runs, late (it counts admissions since it last ran).
+        await until(lambda: admission._admitted_since_probe == 0, what="the late probe")
         for _ in range(2 * BURST):
             assert (await client.get("/b")).status_code == 200
         assert admission.loop_lag < 0.02

@@ -13,6 +13,7 @@ from app.goals.schemas import GoalCreate
 from app.goals.service import create_goal
 from app.wiring import BEFORE_COMMIT
 from tests.support.syncing import link
+from tests.support.waiting import until_blocked
 from tests.support.worlds import new_goal
 
 
@@ -110,8 +111,8 @@ async def test_a_follower_never_skips_a_transaction_that_commits_later(
     if _postgres(sync_engine):
         await asyncio.wait_for(second.task, 10)  # committed while A is still open
     else:
-        await asyncio.sleep(0.3)
-        assert not second.task.done()  # SQLite: it waits for A's COMMIT
+        await until_blocked(sync_engine)  # SQLite: it waits for A's COMMIT
+        assert not second.task.done()
     changes, held_cursor = await _sync(client, patient, cursor)
     assert changes == []
     assert held_cursor == cursor  # the follower stands where it stood
@@ -150,7 +151,7 @@ async def test_a_care_link_ending_waits_for_the_clients_writes_in_flight_only(
     while still linked: on PostgreSQL it waits for the client's writer holding its COMMIT
     (SQLite: for every writer), while another client's link ends at once."""
     if not _postgres(sync_engine):
-        return await _link_end_on_sqlite(client, make_user)
+        return await _link_end_on_sqlite(client, make_user, sync_engine)
     patient, other = await make_user("client"), await make_user("client")
     therapist = await make_user("therapist")
     links = [await link(client, therapist, who) for who in (patient, other)]
@@ -162,7 +163,7 @@ async def test_a_care_link_ending_waits_for_the_clients_writes_in_flight_only(
 
     ending = asyncio.create_task(end(patient, links[0]["id"]))
     assert await asyncio.wait_for(end(other, links[1]["id"]), 10) == 204
-    await asyncio.sleep(0.3)
+    await until_blocked(sync_engine)
     assert not ending.done()  # it waits for the patient's writer
     goal_id = await writer.commit()
     assert await asyncio.wait_for(ending, 10) == 204
@@ -176,14 +177,14 @@ async def test_a_care_link_ending_waits_for_the_clients_writes_in_flight_only(
     assert [str(audience) for (audience,) in rows] == ["None", therapist.id]
 
 
-async def _link_end_on_sqlite(client, make_user) -> None:
+async def _link_end_on_sqlite(client, make_user, sync_engine) -> None:
     patient, therapist = await make_user("client"), await make_user("therapist")
     care_link = await link(client, therapist, patient)
     writer = await HeldWriter(_principal(patient), "in flight").held()
     ending = asyncio.create_task(
         client.delete(f"/v1/care-links/{care_link['id']}", headers=patient.headers)
     )
-    await asyncio.sleep(0.3)
+    await until_blocked(sync_engine)
     assert not ending.done()
     await writer.commit()
     assert (await asyncio.wait_for(ending, 10)).status_code == 204
