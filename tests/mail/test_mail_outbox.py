@@ -23,6 +23,7 @@ from app.mail.worker import MailWorker, retry_delay
 from app.models import MailMessage
 from tests.support.mail import FakeClock, SmtpServer, text_of
 from tests.support.servers import free_port
+from tests.support.waiting import until
 
 CONTEXT = {"display_name": "Ada", "link": "http://app.test/reset-password?token=abc_DEF-123"}
 
@@ -104,14 +105,20 @@ async def test_a_rolled_back_action_queues_nothing(app_instance, smtp_settings, 
 async def test_a_commit_wakes_the_running_worker(app_instance, smtp_settings):
     """The poll is an hour here: only the commit's wake-up can send within the test."""
     worker = MailWorker(poll_seconds=3600)
+    first_round = asyncio.Event()
+    run_once = worker.run_once
+
+    async def counted_round() -> int:
+        handled = await run_once()
+        first_round.set()
+        return handled
+
+    worker.run_once = counted_round  # type: ignore[method-assign]
     task = asyncio.create_task(worker.run())
     try:
-        await asyncio.sleep(0.2)  # the worker found nothing and waits
+        await asyncio.wait_for(first_round.wait(), 10)  # the worker found nothing: it waits
         await queue()
-        for _ in range(200):
-            if smtp_settings.received():
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: len(smtp_settings.received()) >= 1, seconds=10, every=0.05)
         assert len(smtp_settings.received()) == 1
     finally:
         task.cancel()
@@ -220,12 +227,10 @@ async def test_two_workers_send_each_message_once(app_instance, smtp_settings):
     stop = asyncio.Event()
     tasks = [asyncio.create_task(MailWorker(poll_seconds=0.05).run(stop)) for _ in range(2)]
     try:
-        for _ in range(600):
-            if len(smtp_settings.received()) >= len(ids):
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # a duplicate would arrive now
+        await until(lambda: len(smtp_settings.received()) >= len(ids), seconds=30, every=0.05)
     finally:
+        # Each worker finishes the round in hand before it returns: a duplicate claimed by
+        # then has been handed to the server by the time both have stopped.
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 30)
         worker_module.BATCH = original
