@@ -432,12 +432,14 @@ async def test_two_workers_deliver_each_delivery_once(
     counts = collections.Counter(receiver.delivery_ids())
     assert len(counts) == expected
     assert set(counts.values()) == {1}
-    # A claim counts the attempt in its row as it is made: a second claim of any delivery,
-    # even one the cancellation cut short before it was sent, would show here. (The last
-    # outcomes may not be recorded yet: the workers were cancelled once the requests were in.)
+    # A claim counts the attempt in its row as it is made, so a second claim of a delivery,
+    # even one the cancellation cut short before it was sent, shows here. The only second
+    # claim allowed is a retry, after a first attempt that failed (on a starved machine an
+    # answer can miss the time limit) and left its error.
     with sync_engine.connect() as conn:
-        attempts = conn.execute(sa.text("SELECT attempts FROM webhook_deliveries")).scalars()
-        assert collections.Counter(attempts) == {1: expected}
+        rows = conn.execute(sa.text("SELECT attempts, last_error FROM webhook_deliveries")).all()
+    assert len(rows) == expected
+    assert [row for row in rows if row.attempts > 1 and row.last_error is None] == []
 
 
 def server_env(**settings: str) -> dict[str, str]:
