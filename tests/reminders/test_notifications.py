@@ -210,3 +210,22 @@ async def test_unsubscribe_tokens_cannot_be_guessed_or_moved(client, make_user):
     for actor in (patient, other):
         r = await client.get("/v1/me/notification-settings", headers=actor.headers)
         assert r.json() == DEFAULTS
+
+
+async def test_the_retention_sweep_deletes_notifications_past_their_days(
+    client, make_user, sync_engine
+):
+    from app.retention.service import sweep_once
+
+    patient = await make_user("client")
+    ids = add_notifications(sync_engine, patient.id, patient.id, 2)
+    with sync_engine.begin() as conn:  # the first one is 181 days old
+        conn.execute(
+            sa.update(Notification.__table__)
+            .where(Notification.__table__.c.id == uuid.UUID(ids[0]))
+            .values(created_at=utcnow() - dt.timedelta(days=181))
+        )
+    counts = await sweep_once(utcnow())
+    assert counts.get("notifications") == 1
+    items = (await client.get("/v1/notifications", headers=patient.headers)).json()["items"]
+    assert [item["id"] for item in items] == [ids[1]]
