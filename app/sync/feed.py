@@ -36,7 +36,8 @@ on ``(client_id, tx, seq)`` / ``(audience_id, tx, seq)``: a page costs the same 
 The documents are rendered by the database (``Resource.sql_document``: SQL generated from each
 resource's declaration, the same JSON as its own GET) and the page is their text joined, with
 statements built once per shape and run at the driver level (``fetch_page``): one per type on
-the page, whatever its size.
+the page, whatever its size. The statements, with SQLite's and PostgreSQL's forms side by
+side, are in ``app.sync.repository``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A rolled-back change leaves no event; a committed one has its event committed with it, so a
 crash right after the commit still delivers (the worker finds it on restart). The delivery
 worker turns each event into one delivery per subscribed webhook (``app.webhooks.fanout``),
-applying the subscriber rule as of the event's ``created_at``.
+applying the audience rule (``app.webhooks.repository``) as of the event's ``created_at``.
 
 Cost, the point of this module: the hottest write (a goal created) must stay fast with webhooks
 (a ``make bench`` target compares creates with ten webhooks and without). Writing the ten
