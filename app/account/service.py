@@ -38,6 +38,7 @@ from app.core.errors import (
 )
 from app.core.security import hash_opaque_token, hash_password, verify_password
 from app.core.sessions import new_session
+from app.core.unit_of_work import after_failure
 from app.mail.outbox import queue_mail
 from app.models import User
 
@@ -216,7 +217,9 @@ async def confirm_password_reset(session: AsyncSession, token: str, new_password
 # --- password change and change of address (the current password first) --------------------
 
 
-async def _check_password(principal: Principal, password: str, network: str) -> User:
+async def _check_password(
+    session: AsyncSession, principal: Principal, password: str, network: str
+) -> User:
     """The caller's account, once ``password`` is its current one. A wrong one is a failed
     login (it counts toward the login throttle) and answers 403; while the throttle holds,
     429 (even for the right password)."""
@@ -229,7 +232,10 @@ async def _check_password(principal: Principal, password: str, network: str) -> 
         raise throttled(throttle)
     ok = await anyio.to_thread.run_sync(verify_password, password, user.password_hash)
     if not ok:
-        await count_failed_login(user.email_key, network)
+        # Counted once the request's transaction is over: it may hold the only writer's turn
+        # (an Idempotency-Key's row), which a second transaction here would wait for forever.
+        email_key = user.email_key
+        after_failure(session, lambda: count_failed_login(email_key, network))
         raise Forbidden("The current password is not correct.")
     return user
 
@@ -239,7 +245,7 @@ async def change_password(
 ) -> None:
     """Every other session of the account ends; the caller's goes on. A notice goes to the
     account's address."""
-    await _check_password(principal, current, network)
+    await _check_password(session, principal, current, network)
     password_hash = await anyio.to_thread.run_sync(hash_password, new)
     now = utcnow()
     user = await _account(session, principal.user_id)
@@ -262,7 +268,7 @@ async def change_email(
 ) -> None:
     """A confirmation link to the new address, a notice to the current one; nothing changes
     until the link is followed."""
-    await _check_password(principal, password, network)
+    await _check_password(session, principal, password, network)
     now = utcnow()
     if await repository.email_key_taken(session, new_email.lower()):
         raise Conflict("An account with this e-mail already exists.")

@@ -24,6 +24,7 @@ from app.core.metrics import RESPONSE_STARTED, TRANSACTION_RETRIES
 from app.core.sessions import WRITE_METHODS, lost_connection, new_session
 
 _KEEP_ON_ERROR = "waypoint.keep_on_error"
+_AFTER_FAILURE = "waypoint.after_failure"
 # PostgreSQL aborts one transaction of a deadlock (40P01) or of a conflict a serializable or
 # repeatable-read transaction cannot resolve (40001). Nothing of it happened, so running the
 # request again from its first statement is what the client would have done, only sooner.
@@ -67,6 +68,14 @@ def keep_on_error(session: AsyncSession) -> None:
     session.info[_KEEP_ON_ERROR] = True
 
 
+def after_failure(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
+    """Run ``action`` once the failing request's transaction has ended and its session is
+    closed: work that must count although the request answers an error, done in a transaction
+    of its own. Done inside the request instead, it would wait for the request's own write lock
+    (SQLite's single writer, or rows the request holds) and never get it."""
+    session.info.setdefault(_AFTER_FAILURE, []).append(action)
+
+
 def commit_state(request: Request) -> dict[str, Any]:
     """The request's scratch that its before-commit hooks receive as ``CommitContext.state``."""
     return request.state.commit_state
@@ -87,6 +96,7 @@ async def _run(request: Request, handler: Callable[[Request], Awaitable[Response
     hooks: Sequence[BeforeCommit] = request.app.state.before_commit
     while True:
         session = new_session(write=write)
+        failure_actions: list[Callable[[], Awaitable[None]]] = []
         request.state.session = session
         request.state.commit_state = state = {}
         try:
@@ -101,6 +111,7 @@ async def _run(request: Request, handler: Callable[[Request], Awaitable[Response
                 await _end_failed(session)
             return response
         except BaseException as exc:
+            failure_actions = session.info.pop(_AFTER_FAILURE, [])
             await _end_failed(session)
             passed = getattr(request.state, "db_deadline_passed", False)
             if may_retry and not passed and lost_connection(exc):
@@ -115,6 +126,8 @@ async def _run(request: Request, handler: Callable[[Request], Awaitable[Response
             raise
         finally:
             await session.close()
+            for action in failure_actions:
+                await action()
 
 
 async def _end_failed(session: AsyncSession) -> None:

@@ -3,6 +3,7 @@ followed through a real SMTP server."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from tests.support.mail import Inbox, SmtpServer, text_of
@@ -74,6 +75,28 @@ async def test_a_wrong_current_password_is_403_and_counts_as_a_failed_login(
     finally:
         get_settings.cache_clear()
     assert (await login(client, user.email, NEW_PASSWORD)).status_code in (400, 429)
+
+
+async def test_a_wrong_current_password_with_an_idempotency_key_is_403_not_a_hang(
+    client, make_user
+):
+    # The key's row holds the request's write turn: the failed login must be counted after the
+    # request's transaction, not beside it (on SQLite that waited for itself until a 503).
+    user = await make_user("client")
+    for n, (path, body) in enumerate(
+        (
+            ("/v1/me/password", {"current_password": "wrong", "new_password": NEW_PASSWORD}),
+            ("/v1/me/email", {"current_password": "wrong", "new_email": "new@example.com"}),
+        )
+    ):
+        with anyio.fail_after(20):
+            r = await client.post(
+                path, json=body, headers=user.headers | {"Idempotency-Key": f"wrong-{n}"}
+            )
+        assert_problem(r, 403, "forbidden")
+    with anyio.fail_after(20):
+        r = await change_password(client, user, headers=user.headers | {"Idempotency-Key": "ok"})
+    assert r.status_code == 204
 
 
 async def test_a_short_new_password_changes_nothing(client, make_user):
