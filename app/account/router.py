@@ -10,11 +10,11 @@ from app.account.schemas import (
     Accepted,
     ChangeEmailRequest,
     ChangePasswordRequest,
+    LinkTokenRequest,
     PasswordResetConfirm,
     PasswordResetRequest,
     SessionList,
     SessionOut,
-    TokenRequest,
 )
 from app.auth.dependencies import CurrentPrincipal
 from app.auth.routing import domain_router
@@ -76,7 +76,7 @@ async def confirm_password_reset(data: PasswordResetConfirm, session: SessionDep
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(400, 422),
 )
-async def verify_email(data: TokenRequest, session: SessionDep) -> Response:
+async def verify_email(data: LinkTokenRequest, session: SessionDep) -> Response:
     """Mark the account's address verified with the link's token."""
     await service.verify_email(session, data.token)
     return _no_content()
@@ -88,7 +88,7 @@ async def verify_email(data: TokenRequest, session: SessionDep) -> Response:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(400, 409, 422),
 )
-async def confirm_email(data: TokenRequest, session: SessionDep) -> Response:
+async def confirm_email(data: LinkTokenRequest, session: SessionDep) -> Response:
     """Change the account's address to the one the link was sent to (now verified)."""
     await service.confirm_email(session, data.token)
     return _no_content()

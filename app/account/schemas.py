@@ -53,7 +53,7 @@ class ChangeEmailRequest(RequestBody):
     current_password: str = Password
 
 
-class TokenRequest(TokenBody):
+class LinkTokenRequest(TokenBody):
     token: str = TokenField
 
 

@@ -55,6 +55,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components["ValidationItem"] = ValidationItem.model_json_schema()
     for old, new in COMPONENT_NAMES.items():
         if old in components:
+            # A model of the same name would be silently replaced, and every operation that
+            # refers to it would describe the wrong body.
+            if new in components:
+                raise RuntimeError(f"OpenAPI component {new!r} is taken: rename the model")
             components[new] = {**components.pop(old), "title": new}
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
@@ -126,7 +130,8 @@ def _collect_refs(node: Any, components: dict[str, Any], found: set[str]) -> Non
 def _add_pattern(node: Any) -> None:
     if not isinstance(node, dict):
         return
-    if node.get("type") == "string" and not {"enum", "const", "format", "pattern"} & set(node):
+    plain = node.get("format", "password") == "password"  # a password is text like any other
+    if node.get("type") == "string" and plain and not {"enum", "const", "pattern"} & set(node):
         node["pattern"] = PLAIN_TEXT_PATTERN
     for key in ("anyOf", "oneOf", "allOf"):
         for branch in node.get(key, []):
