@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import os
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +19,7 @@ from app.retention.rules import RULES
 from app.retention.service import sweep_rule
 from app.scripts.api_client import ApiClient
 from app.scripts.mirror import run_sync
-from tests.support.syncing import follow, link, listed, register
+from tests.support.syncing import follow, link, listed, mirrored, register
 from tests.support.worlds import assert_problem
 
 DAY = dt.timedelta(days=1)
@@ -174,20 +171,6 @@ async def test_the_newest_change_row_is_kept_and_new_rows_follow_it(client, make
 
 
 READ = ["goals:read", "reviews:read", "encouragements:read"]
-
-
-def mirrored(path: Path) -> dict:
-    """What a ``waypoint sync`` mirror holds, keyed like ``listed``."""
-    db = sqlite3.connect(path)
-    try:
-        return {
-            (kind, row_id): json.loads(data)
-            for kind, table in (("goal", "goals"), ("step", "steps"), ("review", "reviews"),
-                                ("encouragement", "encouragements"))
-            for row_id, data in db.execute(f"SELECT id, data FROM {table}")
-        }  # fmt: skip
-    finally:
-        db.close()
 
 
 async def test_the_mirror_command_starts_over_when_its_cursor_expired(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -112,3 +115,17 @@ async def register(client: httpx.AsyncClient, role: str, n: str, scope: str | No
         id=r.json()["id"], email=email, token=token,
         headers={"Authorization": f"Bearer {token}"},
     )  # fmt: skip
+
+
+def mirrored(path: Path) -> Mirror:
+    """What a ``waypoint sync`` mirror file holds, keyed like ``listed``."""
+    db = sqlite3.connect(path)
+    try:
+        return {
+            (kind, row_id): json.loads(data)
+            for kind, table in (("goal", "goals"), ("step", "steps"), ("review", "reviews"),
+                                ("encouragement", "encouragements"))
+            for row_id, data in db.execute(f"SELECT id, data FROM {table}")
+        }  # fmt: skip
+    finally:
+        db.close()

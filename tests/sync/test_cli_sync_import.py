@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import io
-import json
 import os
-import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +13,7 @@ import pytest
 from app.scripts.api_client import ApiClient, ApiError, Unreachable
 from app.scripts.mirror import run_sync
 from tests.support.servers import WAYPOINT, Server
-from tests.support.syncing import listed, register
+from tests.support.syncing import listed, mirrored, register
 
 
 @pytest.fixture
@@ -48,19 +45,6 @@ def _run_without_token(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([WAYPOINT, *args], env=env, capture_output=True, text=True)
 
 
-def _mirror(path: Path) -> dict:
-    db = sqlite3.connect(path)
-    try:
-        return {
-            (kind, row_id): json.loads(data)
-            for kind, table in (("goal", "goals"), ("step", "steps"), ("review", "reviews"),
-                                ("encouragement", "encouragements"))
-            for row_id, data in db.execute(f"SELECT id, data FROM {table}")
-        }  # fmt: skip
-    finally:
-        db.close()
-
-
 READ = ["goals:read", "reviews:read", "encouragements:read"]
 
 
@@ -79,7 +63,7 @@ async def test_sync_mirrors_then_applies_changes_and_deletions(live_server, tmp_
         assert result.stdout.strip().splitlines()[-1] == "synced: 4 upserts, 0 deletes"
         assert patient.pat not in result.stdout + result.stderr
         assert "sync: page" in result.stderr  # plain progress lines when not on a terminal
-        assert _mirror(mirror) == await listed(http, patient.headers)
+        assert mirrored(mirror) == await listed(http, patient.headers)
         # only what changed since
         await http.delete(f"/v1/goals/{goals[0]['id']}", headers=patient.headers)
         await http.patch(f"/v1/goals/{goals[1]['id']}", json={"title": "Renamed"},
@@ -87,7 +71,7 @@ async def test_sync_mirrors_then_applies_changes_and_deletions(live_server, tmp_
         result = _run(live_server, patient.pat, "sync", "--into", str(mirror))
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == "synced: 1 upserts, 2 deletes"
-        assert _mirror(mirror) == await listed(http, patient.headers)
+        assert mirrored(mirror) == await listed(http, patient.headers)
         result = _run(live_server, patient.pat, "sync", "--into", str(mirror))
         assert result.stdout.strip() == "synced: 0 upserts, 0 deletes"
 
@@ -111,11 +95,11 @@ async def test_a_killed_sync_resumes_from_its_last_stored_page(live_server, tmp_
         with pytest.raises(KeyboardInterrupt), KilledAfterTwoPages(live_server.url, patient.pat) \
                 as api:  # fmt: skip
             run_sync(api, mirror, 2)
-        assert len(_mirror(mirror)) == 4  # two pages stored with their cursor
+        assert len(mirrored(mirror)) == 4  # two pages stored with their cursor
         with ApiClient(live_server.url, patient.pat) as api:
             result = run_sync(api, mirror, 2)
         assert result.upserts == 3  # the rest only
-        assert _mirror(mirror) == await listed(http, patient.headers)
+        assert mirrored(mirror) == await listed(http, patient.headers)
 
 
 async def test_sync_with_a_bad_token_fails_without_printing_it(live_server, tmp_path):
