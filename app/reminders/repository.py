@@ -4,6 +4,7 @@ the reviews the lagging rules read. Where the databases differ, both forms are h
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.reads import fetch_rows
+from app.core.sqlite_inline import sqlite_inline, sqlite_transaction_connection, sqlite_value
 from app.models import (
     Goal,
     NotificationSettings,
@@ -53,30 +55,54 @@ async def lower_schedule(session: AsyncSession, client_id: uuid.UUID, at: dt.dat
     )
 
 
+@functools.cache
+def _lower_at_hour(dialect: str) -> Any:
+    """``lower_schedule_at_hour``'s statement, built once per dialect: the 24 candidate
+    instants are parameters ``at0`` .. ``at23``, the hour is read once by a simple CASE."""
+    hour = sa.func.coalesce(
+        sa.select(SETTINGS.c.reminder_hour)
+        .where(SETTINGS.c.user_id == sa.bindparam("client_id", type_=SETTINGS.c.user_id.type))
+        .scalar_subquery(),
+        9,
+    )
+    pick = sa.case(
+        {h: sa.bindparam(f"at{h}", type_=SCHEDULES.c.next_at.type) for h in range(24)},
+        value=hour,
+    )
+    row = sa.select(sa.bindparam("client_id", type_=SCHEDULES.c.client_id.type), pick)
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SCHEDULES)
+    insert = insert.from_select(["client_id", "next_at"], row)
+    name = "least" if dialect == "postgresql" else "min"
+    earlier = getattr(sa.func, name)(
+        SCHEDULES.c.next_at, insert.excluded.next_at, type_=SCHEDULES.c.next_at.type
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[SCHEDULES.c.client_id], set_={"next_at": earlier}
+    )
+
+
 async def lower_schedule_at_hour(
     session: AsyncSession, client_id: uuid.UUID, instants: Sequence[dt.datetime]
 ) -> None:
     """``lower_schedule`` to ``instants[h]``, ``h`` the client's reminder hour, read in the
     same statement (a new goal's writer knows the client's timezone but not their hour)."""
-    hour = (
-        sa.select(sa.func.coalesce(SETTINGS.c.reminder_hour, 9))
-        .where(SETTINGS.c.user_id == client_id)
-        .scalar_subquery()
-    )
-    pick = sa.case(
-        *(
-            (sa.func.coalesce(hour, 9) == h, sa.literal(at, SCHEDULES.c.next_at.type))
-            for h, at in enumerate(instants)
-        ),
-    )
-    row = sa.select(sa.literal(client_id, SCHEDULES.c.client_id.type), pick)
-    insert = _insert(session).from_select(["client_id", "next_at"], row)
-    await session.execute(
-        insert.on_conflict_do_update(
-            index_elements=[SCHEDULES.c.client_id],
-            set_={"next_at": _earlier(session, SCHEDULES.c.next_at, insert.excluded.next_at)},
-        )
-    )
+    params: dict[str, Any] = {f"at{h}": at for h, at in enumerate(instants)}
+    params["client_id"] = client_id
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(_lower_at_hour("postgresql"), params)
+        return
+    # SQLite: on the transaction's own connection, like the change rows (a goal create's
+    # extra statement; through aiosqlite it would be a thread hop).
+    sql, names, defaults = _sqlite_lower_at_hour()
+    db = await sqlite_transaction_connection(session)
+    sqlite_inline(db, sql, tuple(sqlite_value(params.get(n, defaults.get(n))) for n in names))
+
+
+@functools.cache
+def _sqlite_lower_at_hour() -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """SQLite's text of ``_lower_at_hour``, its parameters' order and their fixed values."""
+    compiled = _lower_at_hour("sqlite").compile(dialect=sqlite.dialect())
+    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
 
 
 async def replace_schedule(
