@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from app.core.engines import get_engine
 from app.core.sessions import new_session
+from app.core.sqlite_writers import _WriterTurns
 from tests.support.database import BACKEND
 
 pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's single writer")
@@ -31,12 +32,25 @@ async def _write(order: list[str], name: str, *, commit: bool = True) -> None:
         await session.close()
 
 
-async def _started(tasks: list[asyncio.Task], order: list[str], count: int) -> None:
-    """Let the event loop (and the driver's threads) run until ``count`` writers got in."""
-    for _ in range(200):
-        if len(order) >= count or any(t.done() for t in tasks):
-            return
-        await asyncio.sleep(0.005)
+class _WatchedTurns(asyncio.Lock):
+    """The process's writer queue (``_WriterTurns``), telling the test each time a writer
+    starts to wait in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued = asyncio.Event()
+
+    async def acquire(self) -> bool:
+        if self.locked():
+            self.queued.set()
+        return await super().acquire()
+
+
+@pytest.fixture
+async def turns(app_instance, monkeypatch) -> _WatchedTurns:
+    lock = _WatchedTurns()
+    monkeypatch.setitem(_WriterTurns._locks, asyncio.get_running_loop(), lock)
+    return lock
 
 
 @pytest.fixture
@@ -55,16 +69,16 @@ def begins(app_instance):
 
 
 async def test_writers_wait_for_the_one_in_its_transaction_and_follow_in_arrival_order(
-    begins, sync_engine
+    begins, turns, sync_engine
 ):
     holder = new_session(write=True)
     await holder.execute(INSERT, {"client": "first", "object": "first"})
     order: list[str] = []
     tasks = []
-    for name in ("second", "third", "fourth"):
+    for name in ("second", "third", "fourth"):  # each one arrives once the last one queued
         tasks.append(asyncio.create_task(_write(order, name)))
-        await asyncio.sleep(0.01)  # arrival order
-    await _started(tasks, order, 1)
+        await asyncio.wait_for(turns.queued.wait(), 10)
+        turns.queued.clear()
     assert order == []
     assert len(begins) == 1  # the other three wait for their turn before asking SQLite
     await holder.commit()
