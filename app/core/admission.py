@@ -61,6 +61,8 @@ import asyncio
 import collections
 import random
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -152,8 +154,25 @@ def requests_in_flight() -> int:
     return _in_flight
 
 
+class LoopClock(Protocol):
+    """What admission asks of the event loop: its time, and timers for the lag probe."""
+
+    def time(self) -> float: ...
+
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> object: ...
+
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> object: ...
+
+
 class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, limit: int, max_wait_ms: float = 250) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        max_wait_ms: float = 250,
+        *,
+        loop_clock: LoopClock | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.max_wait = max_wait_ms / 1000
@@ -165,18 +184,22 @@ class AdmissionMiddleware:
         self._recent_lags: collections.deque[float] = collections.deque(maxlen=SUSTAINED_PROBES)
         self._probe_due = float("inf")  # when the next lag probe should run (loop time)
         self._admitted_since_probe = 0
+        self._loop_clock = loop_clock  # the running loop, unless a test moves time by hand
         metrics.watch_queue(self)
+
+    def _clock(self) -> LoopClock:
+        return self._loop_clock or asyncio.get_running_loop()
 
     def current_lag(self) -> float:
         """The sustained lag or, in a turn of the loop that has admitted a burst of requests
         since the last probe, how overdue that probe is now (seen while the turn lasts)."""
         if self._admitted_since_probe >= BURST:
-            overdue = asyncio.get_running_loop().time() - self._probe_due
+            overdue = self._clock().time() - self._probe_due
             return max(self.loop_lag, overdue)
         return self.loop_lag
 
     def _start_lag_probe(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._clock()
 
         def probe(due: float) -> None:
             now = loop.time()
@@ -204,7 +227,7 @@ class AdmissionMiddleware:
             self._turns = asyncio.Semaphore(self.limit)  # first come, first served (3.11+)
             self._start_lag_probe()
         turns = self._turns
-        loop = asyncio.get_running_loop()
+        loop = self._clock()
         queueing = turns.locked()  # every turn taken: this request would wait for one
         if self.rule.refuse(loop.time(), self.current_lag(), self.waiting if queueing else None):
             await self._shed(scope, send, paced=True)

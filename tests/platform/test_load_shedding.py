@@ -7,9 +7,17 @@ import asyncio
 import time
 
 import httpx
+import pytest
 
-from app.core.admission import BURST, SUSTAINED_PROBES, AdmissionMiddleware, ShedRule
+from app.core.admission import (
+    BURST,
+    LAG_PROBE_SECONDS,
+    SUSTAINED_PROBES,
+    AdmissionMiddleware,
+    ShedRule,
+)
 from app.core.config import Settings, get_settings
+from tests.support.clock import FakeLoopClock
 from tests.support.waiting import until
 from tests.support.worlds import assert_problem
 
@@ -86,31 +94,33 @@ def test_the_default_bound_is_250_ms():
     assert Settings.model_fields["max_queue_wait_ms"].default == 250
 
 
-def stall(seconds: float) -> None:
-    """Keep the event loop busy without yielding, as a CPU-bound request would."""
-    time.sleep(seconds)
+def punctual_probes(loop: FakeLoopClock, count: int = SUSTAINED_PROBES) -> None:
+    """Turns of the loop that keep time: each lag probe runs when it is due."""
+    for _ in range(count):
+        loop.advance(LAG_PROBE_SECONDS)
+        assert loop.run_due() == 1
 
 
 async def test_a_backlog_in_the_event_loop_sheds_until_the_loop_catches_up():
     hold, started = asyncio.Event(), asyncio.Event()
-    admission = AdmissionMiddleware(slow_app(hold, started), limit=10, max_wait_ms=100)
+    loop = FakeLoopClock()
+    admission = AdmissionMiddleware(
+        slow_app(hold, started), limit=10, max_wait_ms=100, loop_clock=loop
+    )
     async with client_for(admission) as client:
         assert (await client.get("/a")).status_code == 200  # starts the lag probe
-
-        async def backlog() -> None:  # every turn of the loop takes 150 ms
-            for _ in range(14):
-                stall(0.15)
-                await asyncio.sleep(0)
-
-        busy = asyncio.create_task(backlog())
+        assert loop.run_due() == 1  # its first run, on time
+        for _ in range(SUSTAINED_PROBES):  # a backlog: every turn of the loop takes 150 ms
+            loop.advance(0.15)
+            assert loop.run_due() == 1
         # The probe ran late three times in a row: the sustained lag is over the bound.
-        await until(lambda: admission.loop_lag > 0.1, what="a sustained lag")
+        assert admission.loop_lag > 0.1
         refused = await client.get("/c")
         assert_problem(refused, 503, "service-unavailable")
         assert refused.headers["Retry-After"] == "1"
-        await busy
         # The loop has caught up: three punctual probes in a row, and requests are served.
-        await until(lambda: admission.loop_lag < 0.05, what="the lag gone")
+        punctual_probes(loop)
+        assert admission.loop_lag < 0.05
         assert (await client.get("/d")).status_code == 200
 
 
@@ -140,15 +150,20 @@ async def test_a_turn_of_the_loop_that_overruns_sheds_while_it_lasts():
     burst of requests (on SQLite, served inline one after the other) is seen while it lasts:
     the requests still to be decided in it are refused."""
     hold, started = asyncio.Event(), asyncio.Event()
-    admission = AdmissionMiddleware(slow_app(hold, started), limit=10, max_wait_ms=100)
+    loop = FakeLoopClock()
+    admission = AdmissionMiddleware(
+        slow_app(hold, started), limit=10, max_wait_ms=100, loop_clock=loop
+    )
     async with client_for(admission) as client:
         assert (await client.get("/a")).status_code == 200  # starts the lag probe
-    await until(lambda: len(admission._recent_lags) == SUSTAINED_PROBES, what="probes ran")
+    assert loop.run_due() == 1
+    punctual_probes(loop, SUSTAINED_PROBES - 1)
+    assert len(admission._recent_lags) == SUSTAINED_PROBES
     assert admission.current_lag() < 0.01
     for _ in range(BURST):  # served within this turn, each start to end
         scope, sent, finished = decide(admission)
         assert finished and sent[0]["status"] == 200
-    stall(0.13)  # this turn overruns; the probe has not run since
+    loop.advance(0.13)  # this turn overruns; the probe has not run since
     assert admission.loop_lag < 0.01 <= 0.11 <= admission.current_lag()
     scope, sent, finished = decide(admission)
     assert scope.get("waypoint.shed") is True and not finished and sent == []
@@ -158,15 +173,22 @@ async def test_a_lone_stall_of_the_loop_sheds_nothing():
     """One late turn (a garbage collection, a thread preempted on a busy machine) is not
     overload: neither the overdue probe nor its one late reading refuses anything."""
     hold, started = asyncio.Event(), asyncio.Event()
-    admission = AdmissionMiddleware(slow_app(hold, started), limit=10, max_wait_ms=100)
+    loop = FakeLoopClock()
+    admission = AdmissionMiddleware(
+        slow_app(hold, started), limit=10, max_wait_ms=100, loop_clock=loop
+    )
     async with client_for(admission) as client:
         assert (await client.get("/a")).status_code == 200  # starts the lag probe
-        await until(lambda: len(admission._recent_lags) == SUSTAINED_PROBES, what="probes ran")
-        stall(0.06)
+        assert loop.run_due() == 1
+        punctual_probes(loop, SUSTAINED_PROBES - 1)
+        assert len(admission._recent_lags) == SUSTAINED_PROBES
+        loop.advance(0.06)  # a turn of the loop stalls
         scope, sent, finished = decide(admission)
         assert finished and sent[0]["status"] == 200
         # The next turn: the overdue probe runs, late (it counts admissions since it last ran).
-        await until(lambda: admission._admitted_since_probe == 0, what="the late probe")
+        assert loop.run_due() == 1
+        assert admission._recent_lags[-1] == pytest.approx(0.04)  # the one late reading
+        assert admission._admitted_since_probe == 0
         for _ in range(2 * BURST):
             assert (await client.get("/b")).status_code == 200
         assert admission.loop_lag < 0.02
