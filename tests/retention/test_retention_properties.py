@@ -120,6 +120,8 @@ async def test_two_server_workers_sweep_the_same_rows_once_each(app_instance, sy
            "WAYPOINT_RETENTION_BATCH_SIZE": "7"}  # fmt: skip
     server = serve(env, workers=2, migrate=False)
     name = "waypoint_retention_deleted_total"
+    # The sweeps run in the server's worker processes, on their own clock: their /metrics is
+    # the only sign of them, so poll it, bounded by a deadline (a real wait, not a fake clock).
     deadline = time.monotonic() + 60
     deleted = swept_at = 0.0
     async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
@@ -129,7 +131,7 @@ async def test_two_server_workers_sweep_the_same_rows_once_each(app_instance, sy
             swept_at = metric_value(text, "waypoint_retention_last_sweep_timestamp_seconds")
             if deleted >= 300 and swept_at > 0:
                 break
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # between scrapes: the next sweep is 0.3 s away
     assert deleted == 300  # every row once, over both workers' sweeps
     assert len(remaining(sync_engine, LoginFailure.__table__)) == 3
     assert swept_at > 0
