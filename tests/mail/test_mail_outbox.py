@@ -102,17 +102,28 @@ async def test_a_rolled_back_action_queues_nothing(app_instance, smtp_settings, 
     assert await MailWorker().run_once() == 0
 
 
+class _RoundsWorker(MailWorker):
+    """A mail worker that tells the test how each of its rounds ended."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.rounds: asyncio.Queue[int] = asyncio.Queue()
+
+    async def run_once(self) -> int:
+        handled = await super().run_once()
+        self.rounds.put_nowait(handled)
+        return handled
+
+
 async def test_a_commit_wakes_the_running_worker(app_instance, smtp_settings):
     """The poll is an hour here: only the commit's wake-up can send within the test."""
-    worker = MailWorker(poll_seconds=3600)
+    worker = _RoundsWorker(poll_seconds=3600)
     task = asyncio.create_task(worker.run())
     try:
-        await asyncio.sleep(0.2)  # the worker found nothing and waits
+        # The worker found nothing and waits (for an hour, or for a wake-up).
+        assert await asyncio.wait_for(worker.rounds.get(), 10) == 0
         await queue()
-        for _ in range(200):
-            if smtp_settings.received():
-                break
-            await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(worker.rounds.get(), 10) == 1
         assert len(smtp_settings.received()) == 1
     finally:
         task.cancel()
