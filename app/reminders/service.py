@@ -130,6 +130,9 @@ async def goal_hidden(
     """A goal turned private (``from_therapists``) or was deleted: its lagging alerts not yet
     delivered stop for those who can no longer see it. The notifications already in their
     feeds stay; the goal answers them 404."""
+    await withdrawals.withdraw_lagging_events(
+        session, client_id, goal_id=goal_id, keep_client=from_therapists
+    )
     for withdraw in (withdrawals.withdraw_lagging_deliveries, withdrawals.withdraw_lagging_mail):
         await withdraw(
             session, client_id, goal_id=goal_id, recipient=None, keep_client=from_therapists

@@ -1,6 +1,8 @@
 """Alerts not delivered yet that must not go out any more: a care link ended, a goal turned
 private or was deleted. Pending ``goal.lagging`` webhook deliveries and lagging e-mails are
-removed; notifications already in a feed stay."""
+removed, and events not fanned out yet lose the audience that can no longer see the goal (a
+link that ended is left out by the fan-out itself, ``app.webhooks.repository``); notifications
+already in a feed stay."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import MailMessage, User, WebhookDelivery
+from app.models import MailMessage, User, WebhookDelivery, WebhookEvent
 
 
 async def withdraw_lagging_deliveries(
@@ -30,13 +32,34 @@ async def withdraw_lagging_deliveries(
         deliveries.c.status == "pending",
     )
     if goal_id is not None:
-        # The body is {"id", "type", "created_at", "data"}, data the goal document (id first).
-        query = query.where(deliveries.c.body.contains(f'"data":{{"id":"{goal_id}"'))
+        query = query.where(_about_goal(deliveries.c.body, goal_id))
     if recipient is not None:
         query = query.where(deliveries.c.user_id == recipient)
     if keep_client:
         query = query.where(deliveries.c.user_id != client_id)
     await session.execute(query)
+
+
+def _about_goal(body: sa.Column[str], goal_id: uuid.UUID) -> sa.ColumnElement[bool]:
+    # The body is {"id", "type", "created_at", "data"}, data the goal document (id first).
+    return body.contains(f'"data":{{"id":"{goal_id}"')
+
+
+async def withdraw_lagging_events(
+    session: AsyncSession, client_id: uuid.UUID, *, goal_id: uuid.UUID, keep_client: bool
+) -> None:
+    """``goal.lagging`` events about the goal not fanned out yet: with ``keep_client`` (the
+    goal turned private) they become the client's alone, else (deleted) they go."""
+    events = WebhookEvent.__table__
+    mine = sa.and_(
+        events.c.client_id == client_id,
+        events.c.event == "goal.lagging",
+        _about_goal(events.c.body, goal_id),
+    )
+    if keep_client:
+        await session.execute(sa.update(events).where(mine).values(shared=False, author_id=None))
+    else:
+        await session.execute(sa.delete(events).where(mine))
 
 
 async def withdraw_lagging_mail(

@@ -162,7 +162,10 @@ _ARMS = (
     "AND (l.ended_at IS NULL OR l.ended_at > e.created_at) "
     "JOIN webhooks w ON w.user_id = l.therapist_id "
     "WHERE e.seq IN :seqs AND w.active AND {wants} AND w.created_at <= e.created_at "
-    "AND (e.shared OR w.user_id = e.author_id)"
+    "AND (e.shared OR w.user_id = e.author_id) "
+    # A lagging alert is pending until fanned out: a therapist whose link has ended since
+    # no longer hears it (docs/reminders.md).
+    "AND (l.ended_at IS NULL OR e.event <> 'goal.lagging')"
 )
 _WANTS = {
     "postgresql": "w.events ? e.event",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from app.reminders.runner import run_once
@@ -207,6 +208,48 @@ async def test_a_goal_turning_private_or_deleted_withdraws_pending_alerts(
     assert r.status_code == 204
     with sync_engine.connect() as conn:
         assert conn.execute(query).all() == []
+
+
+@pytest.mark.parametrize("then", ["link ends", "goal turns private", "goal deleted"])
+async def test_an_alert_not_fanned_out_yet_reaches_only_who_can_still_see_the_goal(
+    client, make_user, sync_engine, then
+):
+    """The lagging event is still in the outbox (not fanned out to deliveries) when the
+    therapist loses sight of the goal: the fan-out leaves them out."""
+    from app.webhooks.fanout import fan_out_all
+
+    patient, therapist = await linked_pair(client, make_user)
+    for actor in (patient, therapist):
+        r = await client.post(
+            "/v1/webhooks",
+            json={"url": "https://hooks.example.com/x", "events": ["goal.lagging"]},
+            headers=actor.headers,
+        )
+        assert r.status_code == 201
+    goal = await new_goal(client, patient)
+    await review(client, patient, goal, 5, gas=-1)
+    await review(client, patient, goal, 5, gas=-1)
+    with sync_engine.connect() as conn:
+        waiting = "SELECT count(*) FROM webhook_events WHERE event = 'goal.lagging'"
+        assert conn.execute(sa.text(waiting)).scalar_one() == 1
+    if then == "link ends":
+        (doc,) = (await client.get("/v1/care-links", headers=patient.headers)).json()["items"]
+        r = await client.delete(f"/v1/care-links/{doc['id']}", headers=patient.headers)
+    elif then == "goal turns private":
+        r = await client.patch(
+            f"/v1/goals/{goal['id']}", json={"visibility": "private"}, headers=patient.headers
+        )
+    else:
+        r = await client.delete(f"/v1/goals/{goal['id']}", headers=patient.headers)
+    assert r.status_code in (200, 204), r.text
+    await fan_out_all()
+    with sync_engine.connect() as conn:
+        owners = conn.execute(
+            sa.text("SELECT user_id FROM webhook_deliveries WHERE event = 'goal.lagging'")
+        ).scalars()
+        heard = sorted(str(owner).replace("-", "") for owner in owners)
+    client_only = [patient.id.replace("-", "")]
+    assert heard == ([] if then == "goal deleted" else client_only)
 
 
 async def test_erasing_the_client_erases_what_was_said_about_them(client, make_user):
