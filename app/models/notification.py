@@ -16,8 +16,10 @@ class Notification(SQLModel, table=True):
     id: uuid.UUID = id_field()
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")  # the recipient
     kind: str = Field(max_length=16)
-    # Erasing the client erases what was said about them, in every recipient's feed.
-    client_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    # The client it is about. No foreign key: a therapist's alert stays in their feed when the
+    # client erases their account (only the id stays, as in change rows; the erasure rewrites
+    # the text that named them, ``app.reminders.alerts.forget_client``).
+    client_id: uuid.UUID = Field(index=True)
     goal_ids: list[str] = json_field(nullable=False)
     title: str = Field(max_length=200)
     body: str = Field(max_length=1000)

@@ -15,6 +15,7 @@ from app.models import Notification, NotificationSettings, User
 from app.reminders.recipients import DEFAULTS, SETTING_NAMES
 
 SETTINGS = NotificationSettings.__table__
+FORMER_CLIENT = "Former client"
 NOTIFICATIONS = Notification.__table__
 USERS = User.__table__
 
@@ -46,14 +47,16 @@ _FEED_COLUMNS = (
     NOTIFICATIONS.c.id,
     NOTIFICATIONS.c.kind,
     NOTIFICATIONS.c.client_id,
-    USERS.c.display_name.label("client_display_name"),
+    sa.func.coalesce(USERS.c.display_name, FORMER_CLIENT).label("client_display_name"),
     NOTIFICATIONS.c.goal_ids,
     NOTIFICATIONS.c.title,
     NOTIFICATIONS.c.body,
     NOTIFICATIONS.c.created_at,
     NOTIFICATIONS.c.read_at,
 )
-_FEED = sa.select(*_FEED_COLUMNS).join(USERS, USERS.c.id == NOTIFICATIONS.c.client_id)
+# An erased client's id no longer names an account: their alerts in therapists' feeds show
+# them as a former client.
+_FEED = sa.select(*_FEED_COLUMNS).outerjoin(USERS, USERS.c.id == NOTIFICATIONS.c.client_id)
 
 
 async def feed_page(

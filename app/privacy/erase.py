@@ -6,7 +6,10 @@ only ids, in the change rows that tell the therapists linked until now to delete
 mirrored. A therapist's links end the same way; what they wrote for clients stays with the
 clients, without an author (``author_id`` null, ``author_role`` still ``therapist``: "a former
 therapist"), and the clients' feeds carry those objects again. Every token stops: refresh
-tokens and personal access tokens go with the account."""
+tokens and personal access tokens go with the account. The lagging alerts about a client that
+therapists already have stay in their feeds, rewritten so that they no longer name the client
+(the goals answer 404); what was still pending for them (webhook deliveries, e-mails) goes
+with the account."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from app.auth.dependencies import Principal
 from app.auth.service import revoke_all_sessions
 from app.changes.service import record_change, record_link_change
 from app.models import CareLink, Encouragement, Goal, LoginFailure, Review, Step, User
+from app.reminders.alerts import forget_client
 
 log = structlog.get_logger("waypoint.privacy")
 
@@ -41,6 +45,8 @@ async def erase_account(session: AsyncSession, principal: Principal) -> None:
         record_link_change(session, therapist_id, client_id)
     if principal.is_therapist:
         await _orphan_what_they_wrote(session, principal)
+    else:
+        await forget_client(session, me)
     await revoke_all_sessions(session, me)  # this worker forgets them at once too
     await session.execute(sa.delete(LoginFailure).where(LoginFailure.email_key == user.email_key))
     await session.execute(sa.delete(User).where(User.id == me))

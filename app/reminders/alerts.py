@@ -22,6 +22,7 @@ from app.reminders.recipients import (
     linked_therapists,
     notification_row,
     recipients,
+    rewrite_lagging_bodies,
 )
 from app.webhooks.events import Event, record, record_event
 
@@ -50,6 +51,15 @@ def therapist_lagging_text(client_name: str) -> tuple[str, str]:
         f"A goal {client_name} shares with you is lagging behind: it may be a good moment to "
         "check in.",
     )
+
+
+FORMER_CLIENT = "a former client"
+
+
+async def forget_client(session: AsyncSession, client_id: uuid.UUID) -> None:
+    """The client erases their account: the alerts about them stay in therapists' feeds (the
+    client's own go with the account), their text no longer naming them."""
+    await rewrite_lagging_bodies(session, client_id, therapist_lagging_text(FORMER_CLIENT)[1])
 
 
 async def remind(

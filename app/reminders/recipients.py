@@ -131,6 +131,19 @@ async def insert_notifications(session: AsyncSession, rows: Sequence[dict[str, A
         await session.execute(sa.insert(NOTIFICATIONS), list(rows))
 
 
+async def rewrite_lagging_bodies(session: AsyncSession, client_id: uuid.UUID, body: str) -> None:
+    """The text of the lagging alerts about the client in other accounts' feeds."""
+    await session.execute(
+        sa.update(NOTIFICATIONS)
+        .where(
+            NOTIFICATIONS.c.client_id == client_id,
+            NOTIFICATIONS.c.user_id != client_id,
+            NOTIFICATIONS.c.kind == "goal_lagging",
+        )
+        .values(body=body)
+    )
+
+
 async def goal_title(session: AsyncSession, goal_id: uuid.UUID) -> str:
     """For the e-mails of recipients who chose goal titles."""
     title = await session.scalar(sa.select(Goal.title).where(Goal.id == goal_id))

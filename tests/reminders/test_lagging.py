@@ -252,12 +252,27 @@ async def test_an_alert_not_fanned_out_yet_reaches_only_who_can_still_see_the_go
     assert heard == ([] if then == "goal deleted" else client_only)
 
 
-async def test_erasing_the_client_erases_what_was_said_about_them(client, make_user):
+async def test_erasing_the_client_keeps_the_alerts_but_not_their_name(
+    client, make_user, sync_engine
+):
     patient, therapist = await linked_pair(client, make_user)
     goal = await new_goal(client, patient)
     await review(client, patient, goal, 5, gas=-1)
     await review(client, patient, goal, 5, gas=-1)
-    assert len(await alerts(client, therapist)) == 1
+    (before,) = await alerts(client, therapist)
+    assert before["client"]["display_name"] == "Robin" and "Robin" in before["body"]
+    assert len(await alerts(client, patient)) == 1
     r = await client.delete("/v1/me", headers=patient.headers)
     assert r.status_code == 204
-    assert await alerts(client, therapist) == []
+    (after,) = await alerts(client, therapist)  # delivered notifications stay
+    assert after["id"] == before["id"] and after["client"]["id"] == before["client"]["id"]
+    assert after["client"]["display_name"] == "Former client"
+    assert "Robin" not in after["body"] and "a former client" in after["body"]
+    r = await client.get(f"/v1/goals/{goal['id']}", headers=therapist.headers)
+    assert r.status_code == 404
+    r = await client.post(f"/v1/notifications/{after['id']}/read", headers=therapist.headers)
+    assert r.status_code == 200 and r.json()["read_at"] is not None
+    with sync_engine.connect() as conn:  # the client's own notifications went with them
+        mine = sa.text("SELECT count(*) FROM notifications WHERE user_id = :u")
+        user = patient.id if "postgres" in str(sync_engine.url) else patient.id.replace("-", "")
+        assert conn.execute(mine, {"u": user}).scalar_one() == 0
