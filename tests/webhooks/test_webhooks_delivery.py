@@ -65,9 +65,12 @@ def allow_private(monkeypatch):
 
 
 @pytest.fixture
-async def worker():
+async def worker(fake_clock):
+    """The delivery worker, its module's ``utcnow`` on the fake clock (``run_until`` moves it)."""
+    import app.webhooks.worker as worker_module
     from app.webhooks.worker import DeliveryWorker
 
+    fake_clock.install_utcnow(worker_module)
     w = DeliveryWorker(retry_seconds=0.05, allow_private=True, yield_to_requests=False)
     yield w
     await w.aclose()
@@ -85,12 +88,15 @@ async def deliveries(client, actor, hook) -> list[dict]:
     return r.json()["items"]
 
 
-async def run_until(worker, done, seconds=20.0):
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, "deliveries did not happen in time"
+async def run_until(worker, done, clock, step: float = 1.0, turns: int = 200):
+    """Run the worker until ``done()``; when nothing is due, move the fake clock (installed in
+    the worker's module) on by ``step`` seconds so that the next retry is."""
+    for _ in range(turns):
+        if done():
+            return
         if not await worker.run_once():
-            await asyncio.sleep(0.02)
+            clock.advance(step)
+    raise AssertionError("deliveries did not happen")
 
 
 async def test_delivery_reaches_the_receiver_signed(
@@ -130,7 +136,7 @@ async def test_delivery_reaches_the_receiver_signed(
 
 
 async def test_each_webhook_gets_its_own_delivery_of_one_event(
-    allow_private, client, make_user, receiver, worker
+    allow_private, client, make_user, receiver, worker, fake_clock
 ):
     """The body's ``id`` is the event's (the same for every webhook that hears it); the
     ``Waypoint-Delivery`` header names the delivery to this webhook."""
@@ -138,7 +144,7 @@ async def test_each_webhook_gets_its_own_delivery_of_one_event(
     first = await subscribe(client, owner, receiver.url)
     second = await subscribe(client, owner, receiver.url + "?second")
     await new_goal(client, owner)
-    await run_until(worker, lambda: len(receiver.requests) == 2)
+    await run_until(worker, lambda: len(receiver.requests) == 2, fake_clock)
     bodies = [json.loads(r["body"]) for r in receiver.requests]
     assert bodies[0]["id"] == bodies[1]["id"]
     assert len(set(receiver.delivery_ids())) == 2
@@ -173,7 +179,7 @@ async def test_deliveries_page_newest_first(allow_private, client, make_user, re
 
 
 async def test_retries_after_500s_keep_the_delivery_id(
-    allow_private, client, make_user, receiver, worker
+    allow_private, client, make_user, receiver, worker, fake_clock
 ):
     receiver.statuses.extend([500, 503])
     owner = await make_user("client")
@@ -186,7 +192,7 @@ async def test_retries_after_500s_keep_the_delivery_id(
     assert first["last_status_code"] == 500 and first["last_error"] == "HTTP 500"
     next_at = dt.datetime.fromisoformat(first["next_attempt_at"]).timestamp()
     assert before + 0.05 <= next_at <= time.time() + 0.05 * 1.2 + 0.01
-    await run_until(worker, lambda: len(receiver.requests) == 3)
+    await run_until(worker, lambda: len(receiver.requests) == 3, fake_clock)
     ids = receiver.delivery_ids()
     assert ids == [first["id"]] * 3
     assert len({r["body"] for r in receiver.requests}) == 1  # the same body every time
@@ -208,34 +214,24 @@ def test_backoff_doubles_from_the_setting_with_jitter():
         assert len(set(delays)) > 1  # jittered
 
 
-async def test_eight_attempts_then_failed(allow_private, client, make_user, receiver):
-    from app.webhooks.worker import DeliveryWorker
-
+async def test_eight_attempts_then_failed(
+    allow_private, client, make_user, receiver, worker, fake_clock
+):
     receiver.default = 500
-    worker = DeliveryWorker(retry_seconds=0.001, allow_private=True, yield_to_requests=False)
-    try:
-        owner = await make_user("client")
-        hook = await subscribe(client, owner, receiver.url)
-        await new_goal(client, owner)
-
-        async def status():
-            return (await deliveries(client, owner, hook))[0]
-
-        deadline = time.monotonic() + 30
-        while (await status())["status"] == "pending":
-            assert time.monotonic() < deadline
-            if not await worker.run_once():
-                await asyncio.sleep(0.01)
-        final = await status()
-        assert final["status"] == "failed"
-        assert final["attempts"] == 8
-        assert final["last_status_code"] == 500
-        assert final["next_attempt_at"] is None and final["delivered_at"] is None
-        assert len(receiver.requests) == 8
-        assert len(set(receiver.delivery_ids())) == 1
-        assert await worker.run_once() == 0
-    finally:
-        await worker.aclose()
+    owner = await make_user("client")
+    hook = await subscribe(client, owner, receiver.url)
+    await new_goal(client, owner)
+    # Backoff from 0.05 s doubles up to 0.05 * 2**6 = 3.2 s (plus jitter) before the 8th.
+    await run_until(worker, lambda: len(receiver.requests) == 8, fake_clock)
+    final = (await deliveries(client, owner, hook))[0]
+    assert final["status"] == "failed"
+    assert final["attempts"] == 8
+    assert final["last_status_code"] == 500
+    assert final["next_attempt_at"] is None and final["delivered_at"] is None
+    assert len(receiver.requests) == 8
+    assert len(set(receiver.delivery_ids())) == 1
+    fake_clock.advance(3600)
+    assert await worker.run_once() == 0
 
 
 async def test_redirects_are_not_followed(allow_private, client, make_user, receiver, worker):
@@ -292,7 +288,7 @@ async def test_private_targets_are_refused_when_sent(
 
 
 async def test_the_connection_goes_to_the_checked_address(
-    allow_private, client, make_user, receiver, worker, monkeypatch
+    allow_private, client, make_user, receiver, worker, monkeypatch, fake_clock
 ):
     """The name is resolved once per attempt, by the check; the HTTP client connects to that
     address and never looks the name up again (a rebinding DNS gets no second question)."""
@@ -316,7 +312,7 @@ async def test_the_connection_goes_to_the_checked_address(
     await subscribe(client, owner, f"http://rebind.test:{receiver.port}/hook")
     await new_goal(client, owner)
     await new_goal(client, owner, "Run")
-    await run_until(worker, lambda: len(receiver.requests) == 2)
+    await run_until(worker, lambda: len(receiver.requests) == 2, fake_clock)
     assert lookups == ["rebind.test", "rebind.test"]  # once per attempt
     assert {r["headers"]["Host"] for r in receiver.requests} == {f"rebind.test:{receiver.port}"}
 
@@ -334,9 +330,6 @@ async def test_unchecked_connections_are_impossible():
 async def test_a_webhook_failing_for_days_is_disabled(
     allow_private, client, make_user, receiver, worker, sync_engine, fake_clock
 ):
-    import app.webhooks.worker as worker_module
-
-    fake_clock.install_utcnow(worker_module)
     receiver.default = 500
     owner = await make_user("client")
     failing = await subscribe(client, owner, receiver.url)
@@ -370,7 +363,7 @@ async def test_a_webhook_failing_for_days_is_disabled(
         await new_goal(client, owner, "Run")
         sent = len(receiver.requests)
         fake_clock.advance(1)  # the failing webhook's retry is due too
-        await run_until(worker, lambda: len(healthy_receiver.requests) == 2)
+        await run_until(worker, lambda: len(healthy_receiver.requests) == 2, fake_clock)
         await worker.run_once()
         assert len(receiver.requests) == sent
         (only,) = await deliveries(client, owner, failing)
