@@ -18,7 +18,6 @@ that goes first alternating from round to round. The other checkout (``git workt
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from bench.run import (
     console,
     count_goals_safely,
     deep_cursor,
+    hold_bench_lock,
     measure,
     mint_tokens,
 )
@@ -146,11 +146,7 @@ def main(
     }
     databases = [("sqlite", f"sqlite:///{sqlite_path.resolve()}"), ("postgres", postgres_url)]
     databases = [(name, url) for name, url in databases if only in (None, name)]
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    lock = lock_file.open("w")
-    if not _try_lock(lock):
-        console.print(f"[yellow]{lock_file} is held (a benchmark runs); waiting for it[/]")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = hold_bench_lock(lock_file)
     try:
         for name, url in databases:  # refuse before measuring anything
             _check_loaded(name, url, sqlite_path)
@@ -404,14 +400,6 @@ def _commit(checkout: Path) -> str:
     dirty = subprocess.run(["git", "status", "--porcelain", "app"], cwd=checkout,
                            capture_output=True, text=True, check=False)  # fmt: skip
     return (done.stdout.strip() or "unknown") + (" + uncommitted app/" if dirty.stdout else "")
-
-
-def _try_lock(handle) -> bool:  # noqa: ANN001
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ older code still writes (``changes.tx`` has a default). Holds the benchmark lock
 
 from __future__ import annotations
 
-import fcntl
 import os
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ from bench.run import (
     VAR,
     console,
     count_goals_safely,
+    hold_bench_lock,
     measure,
     mint_tokens,
 )
@@ -57,10 +57,7 @@ def main(
     ),
 ) -> None:
     """Creates per second of this checkout ("new") and of ``--base`` ("base"), A/B by turns."""
-    lock = lock_file.open("w")
-    if not _try_lock(lock):
-        console.print(f"[yellow]{lock_file} is held (a benchmark runs); waiting for it[/]")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = hold_bench_lock(lock_file)
     # This checkout's schema (older code still writes it: ``changes.tx`` has a default).
     migrate = [str(ROOT / ".venv" / "bin" / "waypoint"), "migrate"]
     subprocess.run(migrate, env={**os.environ, "WAYPOINT_DATABASE_URL": postgres_url}, check=True)
@@ -118,14 +115,6 @@ def main(
         f"postgres CPU per request: new {statistics.median(db_ms['new']):.2f} ms, base "
         f"{statistics.median(db_ms['base']):.2f} ms"
     )
-
-
-def _try_lock(handle) -> bool:  # noqa: ANN001
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

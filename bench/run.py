@@ -801,7 +801,7 @@ def main(
         "mixed_duration": mixed_duration,
         "wrk": ensure_wrk(),
     }
-    lock = _one_run_at_a_time()
+    lock = hold_bench_lock()
     previous_priority = set_session_priority(nice) if nice else None
     if nice and previous_priority is None:
         console.print("[yellow]could not change this session's priority (needs root)[/]")
@@ -850,16 +850,19 @@ def _code_version() -> str:
     )
 
 
-def _one_run_at_a_time() -> IO[str]:
-    """Runs share var/bench and the PostgreSQL database: a second one waits for the first."""
+def hold_bench_lock(path: Path | None = None) -> IO[str]:
+    """Runs share var/bench and the PostgreSQL database: a second one waits for the first.
+    ``path``: the lock file (default ``var/bench/run.lock``); the caller keeps the handle
+    open for as long as it measures."""
     import fcntl
 
-    VAR.mkdir(parents=True, exist_ok=True)
-    handle = (VAR / "run.lock").open("w")
+    path = path or VAR / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        console.print("[yellow]another benchmark run is in progress; waiting for it[/]")
+        console.print(f"[yellow]{path} is held (a benchmark runs); waiting for it[/]")
         fcntl.flock(handle, fcntl.LOCK_EX)
     return handle
 

@@ -47,6 +47,23 @@ async def linked_pair(client, make_user):
     return patient, therapist
 
 
+async def lagging_with_webhooks(client, make_user):
+    """A linked pair, each with a webhook for ``goal.lagging``, and a shared goal that has
+    just started lagging (two reviews below the expected outcome)."""
+    patient, therapist = await linked_pair(client, make_user)
+    for actor in (patient, therapist):
+        r = await client.post(
+            "/v1/webhooks",
+            json={"url": "https://hooks.example.com/x", "events": ["goal.lagging"]},
+            headers=actor.headers,
+        )
+        assert r.status_code == 201
+    goal = await new_goal(client, patient)
+    await review(client, patient, goal, 5, gas=-1)
+    await review(client, patient, goal, 5, gas=-1)
+    return patient, therapist, goal
+
+
 async def test_two_reviews_below_the_expected_outcome_alert_once_per_episode(client, make_user):
     patient, therapist = await linked_pair(client, make_user)
     goal = await new_goal(client, patient, review_every_days=7)
@@ -178,17 +195,7 @@ async def test_after_a_link_ends_the_therapist_keeps_the_alert_but_not_the_goal(
 async def test_a_goal_turning_private_or_deleted_withdraws_pending_alerts(
     client, make_user, sync_engine
 ):
-    patient, therapist = await linked_pair(client, make_user)
-    for actor in (patient, therapist):
-        r = await client.post(
-            "/v1/webhooks",
-            json={"url": "https://hooks.example.com/x", "events": ["goal.lagging"]},
-            headers=actor.headers,
-        )
-        assert r.status_code == 201
-    goal = await new_goal(client, patient)
-    await review(client, patient, goal, 5, gas=-1)
-    await review(client, patient, goal, 5, gas=-1)
+    patient, therapist, goal = await lagging_with_webhooks(client, make_user)
     from app.webhooks.fanout import fan_out_all
 
     await fan_out_all()
@@ -218,17 +225,7 @@ async def test_an_alert_not_fanned_out_yet_reaches_only_who_can_still_see_the_go
     therapist loses sight of the goal: the fan-out leaves them out."""
     from app.webhooks.fanout import fan_out_all
 
-    patient, therapist = await linked_pair(client, make_user)
-    for actor in (patient, therapist):
-        r = await client.post(
-            "/v1/webhooks",
-            json={"url": "https://hooks.example.com/x", "events": ["goal.lagging"]},
-            headers=actor.headers,
-        )
-        assert r.status_code == 201
-    goal = await new_goal(client, patient)
-    await review(client, patient, goal, 5, gas=-1)
-    await review(client, patient, goal, 5, gas=-1)
+    patient, therapist, goal = await lagging_with_webhooks(client, make_user)
     with sync_engine.connect() as conn:
         waiting = "SELECT count(*) FROM webhook_events WHERE event = 'goal.lagging'"
         assert conn.execute(sa.text(waiting)).scalar_one() == 1
