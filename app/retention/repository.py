@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,14 +20,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.reads import fetch_page
 from app.models import SyncHorizon
 
-if TYPE_CHECKING:
-    from app.retention.rules import Rule
+
+class Batched(Protocol):
+    """What a batch needs of a retention rule (``app.retention.rules.Rule``)."""
+
+    @property
+    def table(self) -> sa.Table: ...
+
+    @property
+    def key(self) -> sa.Column[Any]: ...
+
+    @property
+    def oldest_first(self) -> sa.Column[Any] | None: ...
+
+    @property
+    def returning(self) -> tuple[sa.Column[Any], ...]: ...
+
 
 HORIZON = SyncHorizon.__table__
 HORIZON_ID = 1
 
 
-def _batch_statement(rule: Rule, dialect: str, expired: sa.ColumnElement[bool]) -> Any:
+def _batch_statement(rule: Batched, dialect: str, expired: sa.ColumnElement[bool]) -> Any:
     key = rule.key
     if rule.oldest_first is not None:
         # Only the oldest rows are looked at (an index walk of ``limit`` entries), and those
@@ -49,7 +63,7 @@ def _batch_statement(rule: Rule, dialect: str, expired: sa.ColumnElement[bool]) 
 
 
 async def delete_batch(
-    session: AsyncSession, rule: Rule, expired: sa.ColumnElement[bool], limit: int
+    session: AsyncSession, rule: Batched, expired: sa.ColumnElement[bool], limit: int
 ) -> Sequence[sa.Row[Any]]:
     """Delete at most ``limit`` rows of the rule's table that ``expired`` selects; the deleted
     rows' key (and the rule's ``returning`` columns)."""
