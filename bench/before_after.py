@@ -32,7 +32,6 @@ from rich.table import Table
 
 from bench.load import BIG_CLIENT_EMAIL
 from bench.run import (
-    BENCH_ENV,
     DEFAULT_POSTGRES,
     NOISY_CORES,
     RESULTS,
@@ -40,6 +39,7 @@ from bench.run import (
     VAR,
     Check,
     Scenario,
+    bench_env,
     console,
     count_goals_safely,
     deep_cursor,
@@ -129,6 +129,7 @@ def main(
     ),
 ) -> None:
     """make bench's core scenarios: this checkout ("after") against ``--base`` ("before")."""
+    bench_env()
     if only not in (None, "sqlite", "postgres"):
         raise typer.BadParameter("--only is sqlite or postgres")
     base = base.resolve()
@@ -183,7 +184,7 @@ def bench_database(name: str, url: str, sides: list[Side], opts: dict) -> str:
     many_file.write_text("\n".join(many) + "\n")
     big_file.write_text(big + "\n")
     # As bench.run's core scenarios: the queue bound lifted (throughput, every connection busy).
-    env = {**BENCH_ENV, "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000"}
+    env = {**bench_env(), "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000"}
     by_key = {s.key: s for s in SCENARIOS}
     notes: list[str] = []
     try:

@@ -23,10 +23,10 @@ from typing import Annotated
 import typer
 
 from bench.run import (
-    BENCH_ENV,
     DEFAULT_POSTGRES,
     SCENARIOS,
     VAR,
+    bench_env,
     console,
     count_goals_safely,
     hold_bench_lock,
@@ -57,6 +57,7 @@ def main(
     ),
 ) -> None:
     """Creates per second of this checkout ("new") and of ``--base`` ("base"), A/B by turns."""
+    bench_env()
     lock = hold_bench_lock(lock_file)
     # This checkout's schema (older code still writes it: ``changes.tx`` has a default).
     migrate = [str(ROOT / ".venv" / "bin" / "waypoint"), "migrate"]
@@ -75,7 +76,7 @@ def main(
     VAR.mkdir(parents=True, exist_ok=True)
     tokens_file = VAR / "tokens-feed-lock.txt"
     tokens_file.write_text("\n".join(many) + "\n")
-    env = {**BENCH_ENV, "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000"}
+    env = {**bench_env(), "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000"}
     sides = {"new": ROOT, "base": base.resolve()}
     servers = {
         name: Server(

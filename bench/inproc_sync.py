@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 
-from bench.run import BENCH_ENV, mint_tokens
+from bench.run import bench_env, mint_tokens
 from bench.server import cpu_seconds
 
 
@@ -39,7 +39,7 @@ def backends_cpu(url: str) -> float:
 
 
 async def main(url: str, rounds: int = 5, n: int = 200, n_pages: int = 20) -> None:
-    os.environ.update(BENCH_ENV)
+    bench_env()
     os.environ["WAYPOINT_DATABASE_URL"] = url
     os.environ["WAYPOINT_LOG_LEVEL"] = "WARNING"
     os.environ["WAYPOINT_MAX_QUEUE_WAIT_MS"] = "60000"

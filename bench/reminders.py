@@ -300,9 +300,9 @@ async def _reviews(url: str, rounds: int, per_round: int) -> tuple[float, float,
 
 
 async def measure(url: str, *, rounds: int = 7, reviews_per_round: int = 200) -> ReminderFigures:
-    from bench.run import BENCH_ENV
+    from bench.run import bench_env
 
-    os.environ.update(BENCH_ENV)
+    bench_env()
     os.environ["WAYPOINT_DATABASE_URL"] = url
     os.environ.setdefault("WAYPOINT_LOG_LEVEL", "WARNING")
     os.environ["WAYPOINT_MAX_QUEUE_WAIT_MS"] = "60000"

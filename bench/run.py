@@ -20,15 +20,22 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCH_ENV = {
+_BENCH_DEFAULTS = {
     "WAYPOINT_SECRET_KEY": "bench-only-secret-key-0123456789-0123456789-abcdef",
     "WAYPOINT_ACCESS_TOKEN_MINUTES": "720",
     "WAYPOINT_VAR_DIR": str(VAR),
 }
-# The loader mints tokens in this process and the server checks them: same key for both.
-for _name, _value in BENCH_ENV.items():
-    os.environ.setdefault(_name, _value)
-BENCH_ENV = {name: os.environ[name] for name in BENCH_ENV}
+
+
+def bench_env() -> dict[str, str]:
+    """The settings the benchmark's processes share, put in this process's environment where
+    it has none of its own: the loader mints tokens here and the server checks them, so both
+    need the same key. Each command calls it first; importing a bench module changes nothing
+    (the test suite imports some)."""
+    for name, value in _BENCH_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    return {name: os.environ[name] for name in _BENCH_DEFAULTS}
+
 
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
@@ -390,7 +397,7 @@ def core_scenarios(
     # These scenarios measure throughput with every connection always busy (a closed loop):
     # shedding would only swap work for cheap 503s, so the queue bound is lifted here; the
     # overload scenario measures shedding.
-    env = {**BENCH_ENV, "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000"}
+    env = {**bench_env(), "WAYPOINT_MAX_QUEUE_WAIT_MS": "60000"}
     env["WAYPOINT_WEBHOOKS_ALLOW_PRIVATE"] = "true"  # the receivers are on loopback
     with Server(url, env, VAR / f"server-{name}.log", opts["nice"]) as server:
         cursor = deep_cursor(server.base_url, big, opts["deep"])
@@ -511,7 +518,7 @@ def overload_scenario(name: str, url: str, tokens: Path, opts: dict, found: list
         f"{opts['overload_duration']:.0f} s"
     )
     r = run_overload(
-        opts["wrk"], url, BENCH_ENV, VAR / f"server-{name}-overload.log", tokens,
+        opts["wrk"], url, bench_env(), VAR / f"server-{name}-overload.log", tokens,
         opts["overload_duration"], opts["nice"],
     )  # fmt: skip
     console.print(
@@ -532,7 +539,7 @@ def steady_scenario(name: str, url: str, tokens: Path, opts: dict, found: list[C
         f"{opts['steady_duration']:.0f} s"
     )
     r = run_steady(
-        opts["wrk"], url, BENCH_ENV, VAR / f"server-{name}-steady.log", tokens,
+        opts["wrk"], url, bench_env(), VAR / f"server-{name}-steady.log", tokens,
         opts["steady_duration"], opts["nice"],
     )  # fmt: skip
     found.extend(Check(*row) for row in steady_checks(r))
@@ -545,7 +552,7 @@ def steady_scenario(name: str, url: str, tokens: Path, opts: dict, found: list[C
 def mixed_scenario(name: str, url: str, tokens: Path, opts: dict, found: list[Check]) -> str:
     console.print(f"  mixed load: {MIXED_USERS} users, two workers, {opts['mixed_duration']:.0f} s")
     r = run_mixed(
-        url, BENCH_ENV, VAR / f"server-{name}-mixed.log", tokens, opts["clients"],
+        url, bench_env(), VAR / f"server-{name}-mixed.log", tokens, opts["clients"],
         opts["mixed_duration"], opts["nice"],
     )  # fmt: skip
     table = Table(title=f"{name}: mixed load, {r.requests / max(r.seconds, 1e-9):,.0f} rps")
@@ -572,7 +579,7 @@ def reminders_scenario(name: str, url: str, found: list[Check]) -> str:
     console.print("  reminders: the scheduler's sweep and review creation, in process")
     done = subprocess.run(
         [sys.executable, "-m", "bench.reminders", url, "--json"],
-        cwd=ROOT, env={**os.environ, **BENCH_ENV}, capture_output=True, text=True, check=False,
+        cwd=ROOT, env={**os.environ, **bench_env()}, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         found.append(Check("reminders scenario", "failed to run", "runs", False))
@@ -776,6 +783,7 @@ def main(
     ] = 0,
 ) -> None:
     """Benchmark GET and POST /v1/goals against the ceiling and bare-insert baselines."""
+    bench_env()
     if only not in (None, "sqlite", "postgres"):
         raise typer.BadParameter("--only is sqlite or postgres")
     opts = {
