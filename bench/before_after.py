@@ -11,8 +11,8 @@ that goes first alternating from round to round. The other checkout (``git workt
 --detach ../base <commit>``) needs its own ``.venv``. Holds the benchmark lock like
 ``bench.run``:
 
-    .venv/bin/python -m bench.before_after --base /work/wt/base \\
-        --lock-file /work/main/var/bench/run.lock
+    .venv/bin/python -m bench.before_after --base ../base \\
+        --lock-file <main checkout>/var/bench/run.lock
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ machine falls on both sides. The other checkout (say ``git worktree add --detach
 main``) needs its own ``.venv``; the schema is this checkout's (migrated here first), which
 older code still writes (``changes.tx`` has a default). Holds the benchmark lock like ``bench.run``:
 
-    .venv/bin/python -m bench.feed_lock --base /work/wt/xid-base \\
-        --lock-file /work/main/var/bench/run.lock
+    .venv/bin/python -m bench.feed_lock --base ../xid-base \\
+        --lock-file <main checkout>/var/bench/run.lock
 """
 
 from __future__ import annotations
