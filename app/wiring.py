@@ -17,20 +17,20 @@ from sqlalchemy.orm import Session
 from app.accesslog.service import write_access_log
 from app.account.resets import send_password_resets
 from app.account.service import send_verification
-from app.account.wakeup import forget_reset_requests, wake_reset_workers
+from app.account.wakeup import RESET_WAKEUP
 from app.changes.service import write_changes
 from app.core.background import BackgroundWorker
 from app.core.metrics import ScrapeHook, keep_metrics_fresh
 from app.core.unit_of_work import BeforeCommit
 from app.idempotency.service import store_idempotent_response
-from app.mail.outbox import forget_queued_mail, wake_mail_workers
+from app.mail.outbox import MAIL_WAKEUP
 from app.mail.queue_metrics import measure_mail_queue
 from app.mail.worker import send_mail
 from app.reminders.metrics import measure_reminders
 from app.reminders.runner import reminder_worker
 from app.resources import load_documents
 from app.retention.worker import sweep_retention
-from app.webhooks.outbox import forget_written_deliveries, outbox_writer, wake_delivery_workers
+from app.webhooks.outbox import DELIVERY_WAKEUP, outbox_writer
 from app.webhooks.queue_metrics import measure_delivery_queue
 from app.webhooks.worker import deliver_webhooks
 
@@ -67,10 +67,11 @@ SCRAPE_HOOKS: tuple[ScrapeHook, ...] = (
 
 # Process-wide SQLAlchemy session events: (target, event name, listener).
 SESSION_LISTENERS: tuple[tuple[type[Session], str, Callable[[Any], None]], ...] = (
-    (Session, "after_commit", wake_delivery_workers),
-    (Session, "after_rollback", forget_written_deliveries),
-    (Session, "after_commit", wake_mail_workers),
-    (Session, "after_rollback", forget_queued_mail),
-    (Session, "after_commit", wake_reset_workers),
-    (Session, "after_rollback", forget_reset_requests),
+    # A commit that left work for a worker wakes it; a rollback forgets (``app.core.wakeups``).
+    (Session, "after_commit", DELIVERY_WAKEUP.after_commit),
+    (Session, "after_rollback", DELIVERY_WAKEUP.after_rollback),
+    (Session, "after_commit", MAIL_WAKEUP.after_commit),
+    (Session, "after_rollback", MAIL_WAKEUP.after_rollback),
+    (Session, "after_commit", RESET_WAKEUP.after_commit),
+    (Session, "after_rollback", RESET_WAKEUP.after_rollback),
 )

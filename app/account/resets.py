@@ -16,9 +16,10 @@ import structlog
 
 from app.account import repository
 from app.account.service import send_reset_link
-from app.account.wakeup import register_waker, unregister_waker
+from app.account.wakeup import RESET_WAKEUP
 from app.core.config import get_settings
 from app.core.sessions import new_session
+from app.core.wakeups import first_of
 
 log = structlog.get_logger("waypoint.account")
 BATCH = 32
@@ -43,7 +44,7 @@ class ResetWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        register_waker(loop, self._wakeup)
+        RESET_WAKEUP.register(loop, self._wakeup)
         try:
             while not stop.is_set():
                 self._wakeup.clear()
@@ -54,18 +55,9 @@ class ResetWorker:
                     log.warning("reset_worker_error", error_type=type(exc).__name__)
                 with suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_seconds):
-                        await _first_of(self._wakeup, stop)
+                        await first_of(self._wakeup, stop)
         finally:
-            unregister_waker(loop, self._wakeup)
-
-
-async def _first_of(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+            RESET_WAKEUP.unregister(loop, self._wakeup)
 
 
 async def send_password_resets(stop: asyncio.Event) -> None:

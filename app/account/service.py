@@ -21,7 +21,7 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.account import repository
-from app.account.wakeup import note_reset_requested
+from app.account.wakeup import RESET_WAKEUP
 from app.auth.dependencies import Principal
 from app.auth.service import count_failed_login, login_throttle, revoke_family, throttled
 from app.auth.sessions import forget_sessions
@@ -177,7 +177,7 @@ async def request_password_reset(session: AsyncSession, email: str, network: str
         now,
     )
     await repository.add_reset_request(session, email_key, now)
-    note_reset_requested(session)
+    RESET_WAKEUP.note(session)
     return state
 
 

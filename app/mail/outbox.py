@@ -5,29 +5,29 @@ crash right after the commit still sends it (the worker finds it on restart). Th
 rendered here, once, and stored whole with its ``Message-ID``: every attempt sends the same
 bytes' worth of message, and a receiver can tell a retry from a second message.
 
-A commit that queued a message wakes this process's mail workers at once (``wake_mail_workers``,
-listed in ``app.wiring``); the database row stays the truth, and a worker of another
+A commit that queued a message wakes this process's mail workers at once (``MAIL_WAKEUP``,
+its listeners listed in ``app.wiring``); the database row stays the truth, and a worker of another
 process finds it at its next poll.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Mapping
 from email.utils import getaddresses
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
 from app.core.config import get_settings
+from app.core.wakeups import CommitWakeup
 from app.mail.repository import insert_message
 from app.mail.templates import render
 from app.models import new_id
 
-_QUEUED = "waypoint.mail_queued"
+# The mail workers of this process, woken when a commit queued a message.
+MAIL_WAKEUP = CommitWakeup("mail_queued")
 # Headers a caller may not set: the outbox writes them itself.
 _OWN_HEADERS = frozenset(
     {"from", "to", "subject", "date", "message-id", "content-type", "mime-version"}
@@ -90,28 +90,5 @@ async def queue_mail(
             "created_at": now,
         },
     )
-    session.info[_QUEUED] = True
+    MAIL_WAKEUP.note(session)
     return str(message_uuid)
-
-
-# The mail workers of this process, woken when a commit queued a message.
-_wake: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-
-
-def register_waker(loop: asyncio.AbstractEventLoop, wakeup: asyncio.Event) -> None:
-    _wake.add((loop, wakeup))
-
-
-def unregister_waker(loop: asyncio.AbstractEventLoop, wakeup: asyncio.Event) -> None:
-    _wake.discard((loop, wakeup))
-
-
-def wake_mail_workers(session: Session) -> None:
-    """Session listener (``app.wiring``): a commit that queued mail wakes the workers."""
-    if session.info.pop(_QUEUED, False):
-        for loop, wakeup in list(_wake):
-            loop.call_soon_threadsafe(wakeup.set)
-
-
-def forget_queued_mail(session: Session) -> None:
-    session.info.pop(_QUEUED, None)

@@ -24,8 +24,9 @@ import structlog
 from app.core.clock import utcnow
 from app.core.config import get_settings
 from app.core.sessions import new_session
+from app.core.wakeups import first_of
 from app.mail import repository
-from app.mail.outbox import register_waker, unregister_waker
+from app.mail.outbox import MAIL_WAKEUP
 from app.mail.queue_metrics import FAILED, RETRIED, SENT
 from app.mail.sender import TIMEOUT_SECONDS, Outcome, Sender, build_message, sender_from_settings
 
@@ -70,7 +71,7 @@ class MailWorker:
         handed over is recorded) or until cancelled."""
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
-        register_waker(loop, self._wakeup)
+        MAIL_WAKEUP.register(loop, self._wakeup)
         try:
             while not stop.is_set():
                 self._wakeup.clear()
@@ -84,10 +85,10 @@ class MailWorker:
                     continue
                 with suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_seconds):
-                        await _first_of(self._wakeup, stop)
+                        await first_of(self._wakeup, stop)
                 await asyncio.sleep(max(0.0, started + WAKE_GAP - loop.time()))
         finally:
-            unregister_waker(loop, self._wakeup)
+            MAIL_WAKEUP.unregister(loop, self._wakeup)
 
     async def run_once(self) -> int:
         """One round: claim due messages, hand them over, record the outcomes. How many
@@ -143,15 +144,6 @@ class MailWorker:
             if retried:
                 await session.execute(repository.RETRY, retried)
             await session.commit()
-
-
-async def _first_of(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def send_mail(stop: asyncio.Event) -> None:

@@ -22,28 +22,28 @@ once per event.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import orjson
-from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
 from app.core.http import dumps
 from app.core.unit_of_work import BeforeCommit, CommitContext
+from app.core.wakeups import CommitWakeup
 from app.models import new_id
 from app.webhooks import repository
 from app.webhooks.events import PENDING_EVENTS, Event
 
-_WROTE = "waypoint.webhook_events_written"
+# Delivery workers of this process, woken when a commit wrote events (see worker.py).
+DELIVERY_WAKEUP = CommitWakeup("webhook_events_written")
 
 
 def cte_parameters(session: Any, event: Event, document: dict[str, Any], at: Any) -> dict[str, Any]:
     """The parameters of ``event_cte`` for ``event``; the commit wakes this process's delivery
     workers (a row or not: a wake that finds nothing costs one small read)."""
-    session.info[_WROTE] = True
+    DELIVERY_WAKEUP.note(session)
     return {
         "outbox_event": event.type,
         "outbox_body": delivery_body(new_id(), event, dumps(document), at),
@@ -124,30 +124,4 @@ async def write_outbox(context: CommitContext, load_documents: DocumentLoader) -
     if not rows:
         return
     if await repository.insert_events(session, rows, now):
-        session.info[_WROTE] = True
-
-
-# Delivery workers of this process, woken when a commit wrote deliveries (see worker.py).
-_wake: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-
-
-def register_waker(loop: asyncio.AbstractEventLoop, wakeup: asyncio.Event) -> None:
-    _wake.add((loop, wakeup))
-
-
-def unregister_waker(loop: asyncio.AbstractEventLoop, wakeup: asyncio.Event) -> None:
-    _wake.discard((loop, wakeup))
-
-
-def wake_delivery_workers(session: Session) -> None:
-    """Session listener after each commit (``app.wiring.SESSION_LISTENERS``): a commit that
-    wrote deliveries wakes this process's delivery workers."""
-    if session.info.pop(_WROTE, False):
-        for loop, wakeup in list(_wake):
-            loop.call_soon_threadsafe(wakeup.set)
-
-
-def forget_written_deliveries(session: Session) -> None:
-    """Session listener after each rollback (``app.wiring.SESSION_LISTENERS``): what was rolled
-    back wakes no one."""
-    session.info.pop(_WROTE, None)
+        DELIVERY_WAKEUP.note(session)

@@ -39,7 +39,7 @@ from app.core.config import get_settings
 from app.core.sessions import new_session
 from app.models import Webhook, WebhookDelivery
 from app.webhooks.fanout import fan_out
-from app.webhooks.outbox import register_waker, unregister_waker
+from app.webhooks.outbox import DELIVERY_WAKEUP
 from app.webhooks.sender import TIMEOUT_SECONDS, AttemptResult, new_http_client, post
 from app.webhooks.signing import signature_header
 
@@ -166,7 +166,7 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Deliver until cancelled."""
         loop = asyncio.get_running_loop()
-        register_waker(loop, self._wakeup)
+        DELIVERY_WAKEUP.register(loop, self._wakeup)
         try:
             while True:
                 self._wakeup.clear()
@@ -187,7 +187,7 @@ class DeliveryWorker:
                 # 1 / WAKE_GAP looks a second however busy the writers are.
                 await asyncio.sleep(max(0.0, started + WAKE_GAP - time.monotonic()))
         finally:
-            unregister_waker(loop, self._wakeup)
+            DELIVERY_WAKEUP.unregister(loop, self._wakeup)
             await self.aclose()
 
     async def _yield(self, busy: float) -> None:
