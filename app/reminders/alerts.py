@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.reminders.mail import mail_lagging, mail_reminder
+from app.reminders.mail import goals_due, mail_lagging, mail_reminder
 from app.reminders.recipients import (
     Recipient,
     goal_title,
@@ -27,14 +27,11 @@ from app.reminders.recipients import (
 from app.webhooks.events import Event, record, record_event
 
 
-def _goals(count: int) -> str:
-    return "1 goal is" if count == 1 else f"{count} goals are"
-
-
 def review_due_text(count: int) -> tuple[str, str]:
     return (
         "Time to review your goals",
-        f"{_goals(count)} due for a review. A few minutes to see where you are keeps you on track.",
+        f"{goals_due(count)} due for a review. A few minutes to see where you are keeps you "
+        "on track.",
     )
 
 

@@ -27,6 +27,11 @@ def _due_link() -> str:
     return f"{get_settings().mail_links_base}/reviews/due"
 
 
+def goals_due(count: int) -> str:
+    """How many goals are due, as the reminder's e-mail and notification both say it."""
+    return "1 goal is" if count == 1 else f"{count} goals are"
+
+
 def _goal_lines(titles: Sequence[str]) -> str:
     return "".join(f"\n  - {title}" for title in titles)
 
@@ -42,7 +47,7 @@ async def mail_reminder(
         template="review_due",
         context={
             "display_name": client.display_name,
-            "count_text": "1 goal is" if count == 1 else f"{count} goals are",
+            "count_text": goals_due(count),
             "goal_lines": "\n" + _goal_lines(titles) if titles else "",
             "link": _due_link(),
             "unsubscribe": url,
