@@ -47,17 +47,23 @@ def configure_sqlite(sync_engine: sa.Engine) -> None:
     def _on_commit(conn: sa.Connection) -> None:
         # The event comes before the driver's commit: COMMIT here, so the next writer starts
         # only once this one's data is on disk (the driver's commit then finds nothing to do).
-        if _WriterTurns.held(conn.info):
+        # Read ``info`` first: a COMMIT that fails (a cancelled task, say) invalidates the
+        # connection, and reading ``conn.info`` then raises an error that would hide the first.
+        info = conn.info
+        if _WriterTurns.held(info):
             try:
                 conn.exec_driver_sql("COMMIT")
             finally:
-                _WriterTurns.give_back(conn.info)
+                _WriterTurns.give_back(info)
 
     @event.listens_for(sync_engine, "rollback")
     def _on_rollback(conn: sa.Connection) -> None:
         # Rare (errors, refused writes): the next writer's BEGIN may wait a moment in SQLite's
-        # busy handler for this ROLLBACK, which comes right after.
-        _WriterTurns.give_back(conn.info)
+        # busy handler for this ROLLBACK, which comes right after. A connection invalidated by
+        # a failed statement (a cancelled task, say) has no ``info`` to read any more: the
+        # pool's checkin below gives its turn back.
+        if not conn.invalidated:
+            _WriterTurns.give_back(conn.info)
 
     @event.listens_for(sync_engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -96,7 +102,7 @@ class _WriterTurns:
             return
         timeout = get_settings().sqlite_busy_timeout_ms / 1000
         try:
-            await_(asyncio.wait_for(lock.acquire(), timeout))
+            await_(_acquire_within(lock, timeout))
         except TimeoutError:
             raise DatabaseBusy("waited the busy timeout for this process's writer queue") from None
         info[cls.KEY] = lock
@@ -110,3 +116,11 @@ class _WriterTurns:
         lock = info.pop(cls.KEY, None)
         if lock is not None:
             lock.release()
+
+
+async def _acquire_within(lock: asyncio.Lock, seconds: float) -> None:
+    """``lock.acquire()`` for at most ``seconds`` (TimeoutError). Not ``asyncio.wait_for``: on
+    Python 3.11 it returns the result when the lock is granted just as the task is cancelled,
+    and the cancellation is lost (the task goes on holding the turn)."""
+    async with asyncio.timeout(seconds):
+        await lock.acquire()

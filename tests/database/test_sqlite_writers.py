@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app.core.engines import get_engine
 from app.core.sessions import new_session
-from app.core.sqlite_writers import _WriterTurns
+from app.core.sqlite_writers import _acquire_within, _WriterTurns
 from tests.support.database import BACKEND
 
 pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's single writer")
@@ -108,3 +108,48 @@ async def test_every_end_of_a_write_gives_the_turn_back(app_instance, ending):
     await asyncio.wait_for(_write(order, "after", commit=False), 5)
     await asyncio.wait_for(_write(order, "last"), 5)
     assert order == ["next", "after", "last"]
+
+
+@pytest.mark.parametrize("statement", ["INSERT", "COMMIT"])
+async def test_a_writer_cancelled_in_its_transaction_stops_and_gives_the_turn_back(
+    app_instance, statement
+):
+    """A task cancelled while SQLite works for it (a worker stopped at shutdown, say) ends
+    cancelled: the failed statement invalidates the connection, and neither the COMMIT nor
+    the ROLLBACK that follows may replace the cancellation with another error (a worker's loop
+    would take it for a database error and go on forever); the next writer gets its turn."""
+    engine = get_engine().sync_engine
+    order: list[str] = []
+
+    fired: list[str] = []
+
+    def cancel_once(_conn, _cursor, sent, *_args):
+        if sent.startswith(statement) and not fired:
+            fired.append(sent)
+            asyncio.current_task().cancel()
+
+    sa.event.listen(engine, "before_cursor_execute", cancel_once)
+    try:
+        cancelled = asyncio.create_task(_write(order, "cancelled"))
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(cancelled, 5)
+        assert cancelled.cancelled()
+        await asyncio.wait_for(_write(order, "next"), 5)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", cancel_once)
+    assert fired and order[-1] == "next"
+
+
+async def test_a_writer_cancelled_as_its_turn_comes_does_not_take_it():
+    """The turn is given to a waiting writer and, in the same step, that writer is cancelled:
+    it ends cancelled and the turn stays free (``asyncio.wait_for`` on Python 3.11 returned
+    the turn instead, and the cancellation was lost)."""
+    lock = asyncio.Lock()
+    await lock.acquire()
+    waiting = asyncio.create_task(_acquire_within(lock, 5))
+    await asyncio.sleep(0)  # it waits in the queue
+    lock.release()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not lock.locked()
