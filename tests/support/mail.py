@@ -6,6 +6,7 @@ import collections
 import datetime as dt
 import email
 import email.policy
+import logging
 import re
 import threading
 from email.message import EmailMessage
@@ -13,6 +14,9 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 
 from tests.support.servers import free_port
+
+# aiosmtpd logs every connection at INFO ("mail.log"): noise in the suite's output.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class SmtpServer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -19,6 +18,7 @@ class Receiver:
         self.delay = delay
         self.requests: list[dict] = []
         self.lock = threading.Lock()
+        self.closing = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,8 +29,9 @@ class Receiver:
                         {"path": self.path, "headers": dict(self.headers), "body": body}
                     )
                     status = receiver.statuses.popleft() if receiver.statuses else receiver.default
-                if receiver.delay:
-                    time.sleep(receiver.delay)
+                # A slow receiver; one closed meanwhile leaves without answering.
+                if receiver.delay and receiver.closing.wait(receiver.delay):
+                    return
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", f"{receiver.base}/elsewhere")
@@ -49,6 +50,7 @@ class Receiver:
         self.thread.start()
 
     def close(self):
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 
